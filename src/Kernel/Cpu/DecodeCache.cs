@@ -1,0 +1,184 @@
+using Iced.Intel;
+
+namespace Actorvisor.Kernel.Cpu;
+
+/// <summary>
+/// A run of decoded instructions starting at one guest-physical address, ending at a control transfer, a
+/// page boundary or <see cref="SoftwareCpu.MaxBlockLength"/>. Each instruction carries its handler, so the
+/// run loop does no lookup per instruction. A block is valid while its page's code version is unchanged.
+/// </summary>
+internal sealed unsafe class CodeBlock
+{
+    public readonly Instruction[] Instructions;
+    public readonly delegate*<SoftwareCpu, in Instruction, void>[] Handlers;
+    public readonly int Count;
+    public readonly ulong StartRip;
+    public readonly ulong CsBase;
+    public readonly int Bitness;
+    public readonly ulong PhysPage;
+    public readonly int Version;
+    /// <summary>False for a block decoded from MMIO or across a page boundary: used once, never cached.</summary>
+    public readonly bool Cacheable;
+
+    public CodeBlock(Instruction[] instrs, int count, ulong startRip, ulong csBase, int bitness, ulong physPage, int version, bool cacheable)
+    {
+        Instructions = instrs;
+        Count = count;
+        StartRip = startRip;
+        CsBase = csBase;
+        Bitness = bitness;
+        PhysPage = physPage;
+        Version = version;
+        Cacheable = cacheable;
+        Handlers = new delegate*<SoftwareCpu, in Instruction, void>[count];
+        for (var i = 0; i < count; i++) Handlers[i] = Dispatch.Handlers[(int)instrs[i].Code];
+    }
+}
+
+/// <summary>Feeds Iced from guest memory the CPU already translated.</summary>
+internal sealed unsafe class PointerCodeReader : CodeReader
+{
+    private byte* _p;
+    private int _pos, _len;
+
+    public void Reset(byte* p, int len) { _p = p; _pos = 0; _len = len; }
+    public int Position => _pos;
+    public override int ReadByte() => _pos < _len ? _p[_pos++] : -1;
+}
+
+public sealed unsafe partial class SoftwareCpu
+{
+    public const int MaxBlockLength = 32;
+
+    private readonly Dictionary<ulong, CodeBlock> _blocks = new();
+    private readonly PointerCodeReader _codeReader = new();
+    private Decoder? _decoder16, _decoder32, _decoder64;
+    private readonly Instruction[] _scratch = new Instruction[MaxBlockLength];
+
+    /// <summary>Blocks decoded since start (a cache-efficiency counter).</summary>
+    public long BlocksDecoded { get; private set; }
+
+    public void ClearDecodeCache() => _blocks.Clear();
+
+    private Decoder DecoderFor(int bitness) => bitness switch
+    {
+        64 => _decoder64 ??= Decoder.Create(64, _codeReader, DecoderOptions.None),
+        32 => _decoder32 ??= Decoder.Create(32, _codeReader, DecoderOptions.None),
+        _ => _decoder16 ??= Decoder.Create(16, _codeReader, DecoderOptions.None),
+    };
+
+    /// <summary>The block at the current CS:RIP, from the cache or freshly decoded. May throw #PF/#GP.</summary>
+    internal CodeBlock GetBlock()
+    {
+        var csBase = Bitness == 64 ? 0 : Segs[Seg.CS].Base;
+        var linear = Bitness == 64 ? Rip : (csBase + Rip) & 0xFFFF_FFFF;
+        if (Bitness != 64) CheckCodeLimit(Rip, 1);
+
+        // Translate for execution (the TLB's exec entries carry the host page).
+        ulong phys;
+        byte* host;
+        ref var e = ref TlbX[(int)(linear >> 12) & TlbMask];
+        if (e.Tag == (linear & ~0xFFFUL) && e.Host != 0)
+        {
+            phys = e.PhysPage | (linear & 0xFFF);
+            host = (byte*)e.Host + (linear & 0xFFF);
+        }
+        else
+        {
+            phys = Translate(linear, AccessKind.Execute, Cpl == 3);
+            host = Memory.HostPointer(phys);
+        }
+
+        var key = (phys << 2) | (uint)(Bitness >> 5); // 16→0, 32→1, 64→2
+        if (_blocks.TryGetValue(key, out var block) && block.StartRip == Rip && block.CsBase == csBase &&
+            block.Version == Memory.CodeVersion(phys >> 12))
+            return block;
+
+        block = Decode(linear, phys, host, csBase);
+        if (block.Cacheable) _blocks[key] = block;
+        return block;
+    }
+
+    private CodeBlock Decode(ulong linear, ulong phys, byte* host, ulong csBase)
+    {
+        BlocksDecoded++;
+        var bitness = Bitness;
+        var decoder = DecoderFor(bitness);
+        var ppn = phys >> 12;
+        var pageLeft = (int)(0x1000 - (phys & 0xFFF));
+        var version = host != null ? Memory.MarkCode(ppn) : 0;
+        var count = 0;
+        var cacheable = host != null;
+
+        if (host != null)
+        {
+            _codeReader.Reset(host, pageLeft);
+            decoder.IP = Rip;
+            var consumed = 0;
+            while (count < MaxBlockLength)
+            {
+                decoder.Decode(out _scratch[count]);
+                if (decoder.LastError == DecoderError.NoMoreBytes)
+                {
+                    // The instruction runs into the next page: decode it alone, from both pages.
+                    if (count == 0) return DecodeAcrossPages(linear, csBase, bitness);
+                    break;
+                }
+                consumed += _scratch[count].Length;
+                var flow = _scratch[count].FlowControl;
+                count++;
+                if (flow != FlowControl.Next || consumed >= pageLeft) break;
+                _codeReader.Reset(host + consumed, pageLeft - consumed);
+            }
+        }
+        else
+        {
+            // Executing from MMIO (a ROM device): fetch bytes through the platform, one instruction.
+            return DecodeAcrossPages(linear, csBase, bitness);
+        }
+
+        var instrs = new Instruction[count];
+        Array.Copy(_scratch, instrs, count);
+        return new CodeBlock(instrs, count, Rip, csBase, bitness, ppn, version, cacheable);
+    }
+
+    /// <summary>Decodes one instruction whose bytes straddle pages (or live in MMIO); not cached.</summary>
+    private CodeBlock DecodeAcrossPages(ulong linear, ulong csBase, int bitness)
+    {
+        Span<byte> bytes = stackalloc byte[15];
+        var n = 0;
+        for (; n < 15; n++)
+        {
+            var la = (linear + (ulong)n) & (bitness == 64 ? ulong.MaxValue : 0xFFFF_FFFFUL);
+            // Stop at the code-segment limit in legacy modes; fetching beyond a page that faults is only an
+            // error if the instruction actually needs those bytes, so fault lazily.
+            if (bitness != 64 && Rip + (ulong)n > Segs[Seg.CS].Limit) break;
+            try
+            {
+                var pa = Translate(la, AccessKind.Execute, Cpl == 3);
+                bytes[n] = (byte)PhysRead(pa, 1);
+            }
+            catch (CpuFault) when (n > 0)
+            {
+                break;
+            }
+        }
+        var reader = new ByteArrayCodeReader(bytes[..n].ToArray());
+        var decoder = Decoder.Create(bitness, reader, Rip, DecoderOptions.None);
+        decoder.Decode(out var instr);
+        if (decoder.LastError == DecoderError.NoMoreBytes)
+        {
+            // The bytes it needs are on a page that faults (or beyond the limit): raise that fault now.
+            var la = (linear + (ulong)n) & (bitness == 64 ? ulong.MaxValue : 0xFFFF_FFFFUL);
+            if (bitness != 64 && Rip + (ulong)n > Segs[Seg.CS].Limit) throw CpuFault.General(0);
+            Translate(la, AccessKind.Execute, Cpl == 3);
+            throw CpuFault.General(0);
+        }
+        return new CodeBlock([instr], 1, Rip, csBase, bitness, 0, 0, cacheable: false);
+    }
+
+    internal void CheckCodeLimit(ulong offset, int size)
+    {
+        if (ProtectedMode && offset + (ulong)size - 1 > Segs[Seg.CS].Limit) throw CpuFault.General(0);
+    }
+}

@@ -1,0 +1,97 @@
+using Iced.Intel;
+
+namespace Actorvisor.Kernel.Cpu.Instructions;
+
+/// <summary>Control transfer: JMP, Jcc, CALL, RET, LOOP, JrCXZ (near forms); far forms, INT and IRET.</summary>
+internal static unsafe class Control
+{
+    public static void Register(Dispatch.HandlerTable t)
+    {
+        foreach (var m in new[] { Mnemonic.Jo, Mnemonic.Jno, Mnemonic.Jb, Mnemonic.Jae, Mnemonic.Je, Mnemonic.Jne, Mnemonic.Jbe,
+                     Mnemonic.Ja, Mnemonic.Js, Mnemonic.Jns, Mnemonic.Jp, Mnemonic.Jnp, Mnemonic.Jl, Mnemonic.Jge, Mnemonic.Jle, Mnemonic.Jg })
+            t.Set(m, &Jcc);
+        t.Set(Mnemonic.Jmp, &Jmp);
+        t.Set(Mnemonic.Call, &Call);
+        t.Set(Mnemonic.Ret, &Ret);
+    }
+
+    /// <summary>Sets RIP to a near target, checking the CS limit outside 64-bit mode.</summary>
+    internal static void JumpNear(SoftwareCpu cpu, ulong target)
+    {
+        if (cpu.Bitness != 64) cpu.CheckCodeLimit(target, 1);
+        else if (!SoftwareCpu.IsCanonical(target)) throw CpuFault.General(0);
+        cpu.Rip = target;
+    }
+
+    private static void Jcc(SoftwareCpu cpu, in Instruction i)
+    {
+        if (cpu.Condition(i.ConditionCode)) JumpNear(cpu, i.NearBranchTarget);
+    }
+
+    private static void Jmp(SoftwareCpu cpu, in Instruction i)
+    {
+        switch (i.Op0Kind)
+        {
+            case OpKind.NearBranch16:
+            case OpKind.NearBranch32:
+            case OpKind.NearBranch64:
+                JumpNear(cpu, i.NearBranchTarget);
+                return;
+            case OpKind.Register:
+            case OpKind.Memory when !i.IsJmpFarIndirect:
+                JumpNear(cpu, cpu.ReadOperand(in i, 0));
+                return;
+            default:
+                FarTransfers.JmpFar(cpu, in i);
+                return;
+        }
+    }
+
+    private static void Call(SoftwareCpu cpu, in Instruction i)
+    {
+        switch (i.Op0Kind)
+        {
+            case OpKind.NearBranch16:
+            case OpKind.NearBranch32:
+            case OpKind.NearBranch64:
+            {
+                var size = i.Op0Kind == OpKind.NearBranch16 ? 2 : i.Op0Kind == OpKind.NearBranch32 ? 4 : 8;
+                var target = i.NearBranchTarget;
+                if (cpu.Bitness != 64) cpu.CheckCodeLimit(target, 1);
+                cpu.Push(cpu.Rip, size);
+                cpu.Rip = target;
+                return;
+            }
+            case OpKind.Register:
+            case OpKind.Memory when !i.IsCallFarIndirect:
+            {
+                var size = SoftwareCpu.OperandSize(in i, 0);
+                var target = cpu.ReadOperand(in i, 0);
+                if (cpu.Bitness != 64) cpu.CheckCodeLimit(target, 1);
+                else if (!SoftwareCpu.IsCanonical(target)) throw CpuFault.General(0);
+                cpu.Push(cpu.Rip, size);
+                cpu.Rip = target;
+                return;
+            }
+            default:
+                FarTransfers.CallFar(cpu, in i);
+                return;
+        }
+    }
+
+    private static void Ret(SoftwareCpu cpu, in Instruction i)
+    {
+        var size = i.Code switch
+        {
+            Code.Retnw or Code.Retnw_imm16 => 2,
+            Code.Retnd or Code.Retnd_imm16 => 4,
+            _ => 8,
+        };
+        var target = cpu.PeekStack(0, size);
+        if (cpu.Bitness != 64) cpu.CheckCodeLimit(target, 1);
+        else if (!SoftwareCpu.IsCanonical(target)) throw CpuFault.General(0);
+        var release = (ulong)size + (i.Op0Kind == OpKind.Immediate16 ? i.Immediate16 : 0u);
+        cpu.SetStackPointer(cpu.Gprs[Gpr.RSP] + release);
+        cpu.Rip = target;
+    }
+}

@@ -1,0 +1,10 @@
+using Iced.Intel;
+
+namespace Actorvisor.Kernel.Cpu.Instructions;
+
+internal static unsafe class CpuidInstruction
+{
+    public static void Register(Dispatch.HandlerTable t)
+    {
+    }
+}

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using Iced.Intel;
+
+namespace Actorvisor.Kernel.Cpu;
+
+/// <summary>
+/// The run loop: fetch a block, run its instructions, and between blocks take kicks, NMIs and interrupts
+/// (SDM Vol. 3A, 6.9: exceptions first, then NMI, then maskable interrupts; bhyve does the same).
+/// A fault in an instruction rolls RIP back to it and is delivered through the IDT.
+/// </summary>
+public sealed unsafe partial class SoftwareCpu
+{
+    /// <summary>The instruction being executed (for fault reporting and handlers that need their own IP).</summary>
+    internal ulong CurrentIp;
+
+    /// <summary>Unimplemented instructions seen, by code (they raise #UD).</summary>
+    public readonly Dictionary<Code, long> Unimplemented = new();
+
+    /// <summary>The last unimplemented instruction, formatted, for error reports.</summary>
+    public string? LastUnimplemented { get; private set; }
+
+    /// <summary>Called for an instruction without a handler: counts it and raises #UD.</summary>
+    internal void OnUnimplemented(in Instruction i)
+    {
+        Unimplemented[i.Code] = Unimplemented.GetValueOrDefault(i.Code) + 1;
+        LastUnimplemented = $"{i.Code} at {Segs[Seg.CS].Selector:x}:{CurrentIp:x}";
+        throw CpuFault.InvalidOpcode();
+    }
+
+    /// <summary>Runs until the budget is used, the CPU halts, someone kicks it, or it shuts down.</summary>
+    public CpuExitReason Run(long maxInstructions = long.MaxValue)
+    {
+        var limit = maxInstructions == long.MaxValue ? long.MaxValue : InstructionCount + maxInstructions;
+        while (true)
+        {
+            if (_kick != 0)
+            {
+                _kick = 0;
+                return CpuExitReason.Kicked;
+            }
+            if (!InterruptShadow)
+            {
+                if (NmiPending && !NmiBlocked)
+                {
+                    NmiPending = false;
+                    Halted = false;
+                    if (!DeliverSafely(Vectors.NMI, EventKind.Nmi, null)) return CpuExitReason.Shutdown;
+                }
+                else if ((FlagsRest & RFlags.IF) != 0 && Interrupts.HasPendingInterrupt)
+                {
+                    var v = Interrupts.AcknowledgeInterrupt();
+                    if (v >= 0)
+                    {
+                        Halted = false;
+                        if (!DeliverSafely(v, EventKind.External, null)) return CpuExitReason.Shutdown;
+                    }
+                }
+            }
+            if (Halted) return CpuExitReason.Halted;
+            if (InstructionCount >= limit) return CpuExitReason.InstructionLimit;
+
+            try
+            {
+                ExecuteBlock(limit);
+            }
+            catch (CpuFault f)
+            {
+                Rip = CurrentIp;
+                EndBlock = false;
+                if (!DeliverSafely(f.Vector, EventKind.Fault, f.ErrorCode, f.Address)) return CpuExitReason.Shutdown;
+            }
+        }
+    }
+
+    private void ExecuteBlock(long limit)
+    {
+        var shadow = InterruptShadow;
+        InterruptShadow = false;
+        var block = GetBlock();
+        var n = block.Count;
+        // With an interrupt shadow pending (after STI or MOV SS), run exactly one instruction.
+        if (shadow) n = 1;
+        if (limit - InstructionCount < n) n = (int)Math.Max(1, limit - InstructionCount);
+        var instrs = block.Instructions;
+        var handlers = block.Handlers;
+        var mask = IpMask;
+        EndBlock = false;
+        for (var k = 0; k < n; k++)
+        {
+            ref readonly var instr = ref instrs[k];
+            CurrentIp = Rip;
+            Rip = instr.NextIP & mask;
+            handlers[k](this, in instr);
+            InstructionCount++;
+            if (EndBlock) break;
+            // A block is decoded straight through; if a handler moved RIP (a taken branch) the rest is not ours.
+            if (Rip != (instr.NextIP & mask)) break;
+        }
+        if (shadow && !InterruptShadow) { /* shadow consumed by the one instruction */ }
+    }
+
+    /// <summary>Delivers an event, turning nested faults into #DF and a fault in #DF into shutdown.</summary>
+    private bool DeliverSafely(int vector, EventKind kind, uint? errorCode, ulong address = 0)
+    {
+        try
+        {
+            DeliverEvent(vector, kind, errorCode, address);
+            return true;
+        }
+        catch (TripleFaultException e)
+        {
+            ShutdownReason = e.Message;
+            return false;
+        }
+    }
+
+    /// <summary>Why the CPU shut down (set with <see cref="CpuExitReason.Shutdown"/>).</summary>
+    public string? ShutdownReason { get; internal set; }
+
+    /// <summary>Raises an NMI on this CPU (from the LAPIC or the control socket). Safe from any thread via Kick.</summary>
+    public void RequestNmi() { NmiPending = true; Kick(); }
+}
+
+/// <summary>How an event reaches the IDT: it decides the pushed RIP, privilege checks and error codes.</summary>
+public enum EventKind : byte
+{
+    /// <summary>An exception that faults: RIP points at the faulting instruction.</summary>
+    Fault,
+    /// <summary>An exception that traps (#DB trap, #OF via INTO, #BP via INT3): RIP points after it.</summary>
+    Trap,
+    /// <summary>INT n: gate DPL checked against CPL; RIP after the instruction.</summary>
+    Software,
+    /// <summary>INT3 / INTO: like Software but reported as exceptions (no IOPL check in V86).</summary>
+    SoftwareException,
+    External,
+    Nmi,
+}

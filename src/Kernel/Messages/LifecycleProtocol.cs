@@ -1,0 +1,28 @@
+namespace Actorvisor.Kernel.Messages;
+
+/// <summary>VM and vCPU lifecycle commands and their replies (Firecracker's VcpuEvent/VcpuResponse).</summary>
+public static class LifecycleProtocol
+{
+    public enum ResetKind : byte { PowerOn, Warm }
+
+    public sealed record Suspend(string Reason);
+    public sealed record Resume
+    {
+        public static readonly Resume Instance = new();
+    }
+    public sealed record Reset(ResetKind Kind);
+    public sealed record PowerOff
+    {
+        public static readonly PowerOff Instance = new();
+    }
+    public sealed record SaveState
+    {
+        public static readonly SaveState Instance = new();
+    }
+    public sealed record LoadState(byte[] Payload);
+
+    public sealed record Suspended(int VcpuId);
+    public sealed record Resumed(int VcpuId);
+    public sealed record SavedState(string Name, byte[] Payload);
+    public sealed record NotAllowed(string Reason);
+}
