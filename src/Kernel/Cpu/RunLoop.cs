@@ -99,6 +99,28 @@ public sealed unsafe partial class SoftwareCpu
         if (shadow && !InterruptShadow) { /* shadow consumed by the one instruction */ }
     }
 
+    /// <summary>
+    /// Executes exactly one instruction at CS:RIP without taking interrupts or delivering faults: a fault
+    /// propagates as <see cref="CpuFault"/> with RIP restored. For unit tests of instruction semantics.
+    /// </summary>
+    public void StepRaw()
+    {
+        var block = GetBlock();
+        ref readonly var instr = ref block.Instructions[0];
+        CurrentIp = Rip;
+        Rip = instr.NextIP & IpMask;
+        try
+        {
+            block.Handlers[0](this, in instr);
+        }
+        catch (CpuFault)
+        {
+            Rip = CurrentIp;
+            throw;
+        }
+        InstructionCount++;
+    }
+
     /// <summary>Delivers an event, turning nested faults into #DF and a fault in #DF into shutdown.</summary>
     private bool DeliverSafely(int vector, EventKind kind, uint? errorCode, ulong address = 0)
     {
