@@ -1,0 +1,2 @@
+// The actorvisor program; commands arrive with the platform work.
+return 0;
