@@ -20,7 +20,6 @@ public static class MultibootInfo
     public const uint InfoMemory = 1 << 0, InfoBootDevice = 1 << 1, InfoCmdline = 1 << 2, InfoMods = 1 << 3;
     public const uint InfoMmap = 1 << 6, InfoLoaderName = 1 << 9;
 
-    public const uint MmapAvailable = 1, MmapReserved = 2;
     public const string LoaderName = "actorvisor";
 
     /// <summary>
@@ -73,9 +72,9 @@ public static class MultibootInfo
         }
 
         // Memory map: low RAM, the legacy hole, RAM above 1 MiB up to the PCI hole, and RAM above 4 GiB.
-        var map = MemoryMap(mem);
+        var map = PhysicalMemoryMap.For(mem);
         var mmapAddr = (uint)cursor;
-        foreach (var (b, len, type) in map)
+        foreach (var (b, len, type) in map.Select(e => (e.Base, e.Length, (uint)e.Type)))
         {
             CheckFits(mem, cursor, 24, "memory map");
             mem.WriteUInt32(cursor, 20); // size of the entry, not counting this field
@@ -99,20 +98,6 @@ public static class MultibootInfo
         mem.WriteUInt32(info + OffMmapAddr, mmapAddr);
         mem.WriteUInt32(info + OffLoaderName, nameAddr);
         return ((uint)info, cursor);
-    }
-
-    /// <summary>The guest's physical memory map as the firmware reports it (also the e820 map).</summary>
-    public static IReadOnlyList<(ulong Base, ulong Length, uint Type)> MemoryMap(GuestMemory mem)
-    {
-        var low = mem.LowRegion.Size;
-        var list = new List<(ulong, ulong, uint)>
-        {
-            (0, 0x9FC00, MmapAvailable),
-            (0x9FC00, 0x100000 - 0x9FC00, MmapReserved),
-            (0x100000, low - 0x100000, MmapAvailable),
-        };
-        foreach (var r in mem.Regions.Skip(1)) list.Add((r.GuestBase, r.Size, MmapAvailable));
-        return list;
     }
 
     private static ulong Align(ulong v, ulong a) => (v + a - 1) & ~(a - 1);
