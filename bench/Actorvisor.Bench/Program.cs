@@ -11,7 +11,7 @@ var repeat = args.SkipWhile(a => a != "--repeat").Skip(1).Select(int.Parse).Firs
 var cases = new (string Name, Action<Assembler> Program)[]
 {
     ("checksum", a => GuestLoops.Checksum(a, 40)),
-    ("sort", a => GuestLoops.Sort(a, 6)),
+    ("sort", a => GuestLoops.Sort(a, 40)),
 };
 
 Console.WriteLine($"{"case",-10} {"instructions",14} {"seconds",9} {"MIPS",8}   (best of {repeat}, after one warm-up)");
