@@ -104,11 +104,11 @@ internal sealed class CpuHarness
 
     /// <summary>
     /// Drops to CPL 3 by giving CS and SS DPL-3 descriptor caches (selector RPL 3), as an IRET or SYSRET
-    /// would; in long mode the identity map is made user-accessible first.
+    /// would; in long mode the boot identity map is made user-accessible first unless the test has its own.
     /// </summary>
-    public void EnterRing3(int iopl = 0)
+    public void EnterRing3(int iopl = 0, bool userIdentityMap = true)
     {
-        if (Cpu.LongModeActive) MakeIdentityMapUser();
+        if (Cpu.LongModeActive && userIdentityMap) MakeIdentityMapUser();
         foreach (var s in new[] { Seg.CS, Seg.SS, Seg.DS, Seg.ES })
         {
             var r = Cpu.Segs[s];
