@@ -14,8 +14,10 @@ internal static unsafe class FastSystemCalls
     {
         t.Set(Mnemonic.Syscall, &Syscall);
         t.Set(Mnemonic.Sysret, &Sysret);
+        t.Set(Mnemonic.Sysretq, &Sysret);
         t.Set(Mnemonic.Sysenter, &Sysenter);
         t.Set(Mnemonic.Sysexit, &Sysexit);
+        t.Set(Mnemonic.Sysexitq, &Sysexit);
         t.Set(Mnemonic.Swapgs, &Swapgs);
     }
 
