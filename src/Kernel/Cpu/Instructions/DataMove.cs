@@ -31,7 +31,11 @@ internal static unsafe class DataMove
         t.Set(Mnemonic.Pause, &Nop);
         t.Set(Mnemonic.Endbr64, &Nop);
         t.Set(Mnemonic.Endbr32, &Nop);
+        // MOVBE is not advertised (CPUID.1:ECX.MOVBE = 0), so it is undefined rather than missing.
+        t.Set(Mnemonic.Movbe, &Undefined);
     }
+
+    private static void Undefined(SoftwareCpu cpu, in Instruction i) => throw CpuFault.InvalidOpcode();
 
     private static void Nop(SoftwareCpu cpu, in Instruction i) { }
 
