@@ -59,6 +59,8 @@ public sealed partial class SoftwareCpu
         Pat = PatPowerOn;
         MiscEnable = MiscEnableBits.PowerOn;
         TscOffset = 0;
+        // Reset calls this; the PAE PDPTE registers (Paging.cs) are the other per-CPU state it must clear.
+        ResetPdptes();
     }
 
     /// <summary>The raw clock under the TSC: the instruction count in deterministic mode, host time otherwise.</summary>

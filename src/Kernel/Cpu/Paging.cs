@@ -128,6 +128,13 @@ public sealed unsafe partial class SoftwareCpu
         _pdptesCr3 = cr3;
     }
 
+    private void ResetPdptes()
+    {
+        Array.Clear(Pdptes);
+        _pdptesLoaded = false;
+        _pdptesCr3 = 0;
+    }
+
     /// <summary>PAE PDPTE reserved bits: 2:1, 8:5 and from MAXPHYADDR up (bit 63 included).</summary>
     private ulong PdpteReserved => 0x1E6UL | AbovePhysMask;
 

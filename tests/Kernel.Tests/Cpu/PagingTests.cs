@@ -275,6 +275,11 @@ public class PagingTests
         h.Load(a => { a.mov(eax, cr3); a.mov(cr3, eax); });
         h.Step(2);
         AssertPf(ReadFault(h, La), 0, La);
+        // A PDPTE that is not present faults with P = 0.
+        pt.WriteEntry(pdpteAddr, 0);
+        h.Load(a => { a.mov(eax, cr3); a.mov(cr3, eax); });
+        h.Step(2);
+        AssertPf(ReadFault(h, La + 0x123), 0, La + 0x123);
         // A reserved PDPTE bit makes the load itself fail.
         pt.WriteEntry(pdpteAddr, pdpte | 2);
         h.Load(a => { a.mov(eax, cr3); a.mov(cr3, eax); });
