@@ -96,6 +96,22 @@ public class SystemInstructionTests
         Assert.Equal(32, r.Cpu.Bitness);
     }
 
+    /// <summary>MOV CR0 switches between real and protected mode; the code size stays the CS cache's (16-bit).</summary>
+    [Fact]
+    public void MovToCr0TogglesProtectedMode()
+    {
+        var h = new CpuHarness(StartMode.Real);
+        h.Load(a => { a.mov(eax, cr0); a.or(al, 1); a.mov(cr0, eax); a.and(al, 0xFE); a.mov(cr0, eax); });
+        h.Step(3);
+        Assert.True(h.Cpu.ProtectedMode);
+        Assert.Equal(16, h.Cpu.Bitness);
+        Assert.Equal(0, h.Cpu.Cpl);
+        Assert.True(h.Cpu.EndBlock);
+        h.Step(2);
+        Assert.False(h.Cpu.ProtectedMode);
+        Assert.Equal(Cr0.ET, h.Cpu.Cr0 & (Cr0.ET | Cr0.PE));
+    }
+
     [Fact]
     public void PagingWithLmeButWithoutPaeRaisesGp()
     {
