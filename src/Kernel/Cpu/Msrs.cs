@@ -64,9 +64,14 @@ public sealed partial class SoftwareCpu
     }
 
     /// <summary>The raw clock under the TSC: the instruction count in deterministic mode, host time otherwise.</summary>
-    private long RawTsc() => Deterministic
-        ? InstructionCount
-        : (long)(System.Diagnostics.Stopwatch.GetTimestamp() * ((double)Model.TscHz / System.Diagnostics.Stopwatch.Frequency));
+    private long RawTsc()
+    {
+        if (Deterministic) return InstructionCount;
+        var ticks = System.Diagnostics.Stopwatch.GetTimestamp();
+        var freq = System.Diagnostics.Stopwatch.Frequency;
+        // Exact integer scaling (a double loses ticks once the product passes 2^53).
+        return (ulong)freq == Model.TscHz ? ticks : (long)((UInt128)(ulong)ticks * Model.TscHz / (ulong)freq);
+    }
 
     /// <summary>The time-stamp counter.</summary>
     public ulong ReadTsc() => (ulong)(RawTsc() + TscOffset);
