@@ -13,6 +13,8 @@ internal struct TlbEntry
     /// <summary>Host address of the page if it is RAM, else 0 (MMIO goes the slow way).</summary>
     public nint Host;
     public ulong PhysPage;
+    /// <summary>Offset mask of the page the translation came from (0xFFF, or larger for 2 MiB/4 MiB/1 GiB pages).</summary>
+    public ulong PageMask;
     public bool Global;
 }
 
@@ -21,7 +23,9 @@ internal struct TlbEntry
 /// accessed/dirty updates, NX, WP and the U/S checks; and a direct-mapped software TLB per access kind and
 /// privilege, flushed by CR3 writes (except global pages with CR4.PGE), INVLPG and CR0/CR4 changes.
 /// An entry exists only where the access it serves is allowed (a write entry only once the page is dirty),
-/// so a hit needs no further checks.
+/// so a hit needs no further checks. Large pages fill 4 KiB entries that remember the large page's size,
+/// so INVLPG of any address in it drops them all (SDM 4.10.4.1). PAE paging reads its four PDPTEs into
+/// registers when CR3, CR0 or CR4 is loaded (SDM 4.4.1) and uses those, not memory, until the next load.
 /// </summary>
 public sealed unsafe partial class SoftwareCpu
 {
@@ -48,6 +52,14 @@ public sealed unsafe partial class SoftwareCpu
         return t;
     }
 
+    /// <summary>True once an entry from a large page may be in the TLB (INVLPG must then scan).</summary>
+    private bool _largeInTlb;
+
+    /// <summary>The PAE PDPTE registers and the CR3 they were loaded for (SDM 4.4.1).</summary>
+    internal readonly ulong[] Pdptes = new ulong[4];
+    private bool _pdptesLoaded;
+    private ulong _pdptesCr3;
+
     private void SelectTlb()
     {
         if (_tlbRead is null) return;
@@ -58,21 +70,76 @@ public sealed unsafe partial class SoftwareCpu
     /// <summary>Drops TLB entries: all, or all but global ones (a CR3 write with CR4.PGE).</summary>
     public void FlushTlb(bool includeGlobal)
     {
-        foreach (var set in new[] { _tlbRead, _tlbWrite, _tlbExec })
-        foreach (var t in set)
-            for (var i = 0; i < t.Length; i++)
-                if (includeGlobal || !t[i].Global) { t[i].Tag = ulong.MaxValue; t[i].Global = false; }
+        for (var u = 0; u < 2; u++)
+        {
+            FlushTable(_tlbRead[u], includeGlobal);
+            FlushTable(_tlbWrite[u], includeGlobal);
+            FlushTable(_tlbExec[u], includeGlobal);
+        }
+        if (includeGlobal) _largeInTlb = false;
     }
 
-    /// <summary>INVLPG: drops any entry for this linear page, global or not.</summary>
+    private static void FlushTable(TlbEntry[] t, bool includeGlobal)
+    {
+        for (var i = 0; i < t.Length; i++)
+            if (includeGlobal || !t[i].Global) { t[i].Tag = ulong.MaxValue; t[i].Global = false; }
+    }
+
+    /// <summary>INVLPG: drops every entry for the page holding this linear address, global or not.</summary>
     public void InvalidatePage(ulong linear)
     {
         var tag = linear & ~0xFFFUL;
         var idx = (int)(linear >> 12) & TlbMask;
-        foreach (var set in new[] { _tlbRead, _tlbWrite, _tlbExec })
-        foreach (var t in set)
-            if (t[idx].Tag == tag) { t[idx].Tag = ulong.MaxValue; t[idx].Global = false; }
+        for (var u = 0; u < 2; u++)
+        {
+            foreach (var t in (ReadOnlySpan<TlbEntry[]>)[_tlbRead[u], _tlbWrite[u], _tlbExec[u]])
+            {
+                if (t[idx].Tag == tag) { t[idx].Tag = ulong.MaxValue; t[idx].Global = false; }
+                if (!_largeInTlb) continue;
+                // The 4 KiB pieces of a large page sit at other indices: drop each one the address falls in.
+                for (var i = 0; i < t.Length; i++)
+                    if (t[i].Tag != ulong.MaxValue && ((t[i].Tag ^ linear) & ~t[i].PageMask) == 0)
+                    { t[i].Tag = ulong.MaxValue; t[i].Global = false; }
+            }
+        }
     }
+
+    /// <summary>
+    /// Reads the four PDPTEs PAE paging will use from the table at <paramref name="cr3"/> and checks their
+    /// reserved bits; returns false (the caller raises #GP(0)) if a present entry has one set (SDM 4.4.1).
+    /// </summary>
+    internal bool TryReadPdptes(ulong cr3, Span<ulong> pdptes)
+    {
+        var table = cr3 & 0xFFFF_FFE0UL;
+        for (var i = 0; i < 4; i++)
+        {
+            var e = ReadPte64(table + (ulong)i * 8);
+            if ((e & 1) != 0 && (e & PdpteReserved) != 0) return false;
+            pdptes[i] = e;
+        }
+        return true;
+    }
+
+    /// <summary>Installs PDPTEs read by <see cref="TryReadPdptes"/> as the PDPTE registers for this CR3.</summary>
+    internal void SetPdptes(ReadOnlySpan<ulong> pdptes, ulong cr3)
+    {
+        pdptes.CopyTo(Pdptes);
+        _pdptesLoaded = true;
+        _pdptesCr3 = cr3;
+    }
+
+    private void ResetPdptes()
+    {
+        Array.Clear(Pdptes);
+        _pdptesLoaded = false;
+        _pdptesCr3 = 0;
+    }
+
+    /// <summary>PAE PDPTE reserved bits: 2:1, 8:5 and from MAXPHYADDR up (bit 63 included).</summary>
+    private ulong PdpteReserved => 0x1E6UL | AbovePhysMask;
+
+    /// <summary>True when PAE paging (not 4-level) translates addresses.</summary>
+    internal bool PaeLegacyPaging => PagingEnabled && (Cr4 & Cpu.Cr4.PAE) != 0 && !LongModeActive;
 
     /// <summary>
     /// Translates a linear address for an access, filling the TLB. <paramref name="user"/> is the privilege
@@ -83,13 +150,15 @@ public sealed unsafe partial class SoftwareCpu
     {
         ulong phys;
         bool global = false, writable = true, executable = true, userOk = true, dirty = true;
+        ulong pageMask = 0xFFF;
         if (!PagingEnabled)
         {
-            phys = ProtectedMode || Is64 ? linear & 0xFFFF_FFFF : linear & 0xFFFF_FFFF;
+            phys = linear & 0xFFFF_FFFF;
         }
         else
         {
-            phys = Walk(linear, kind, user, out global, out writable, out executable, out userOk, out dirty);
+            phys = Walk(linear, kind, user, out global, out writable, out executable, out userOk, out dirty, out pageMask);
+            if (pageMask != 0xFFF) _largeInTlb = true;
         }
 
         // Fill only the TLB that matches this access's privilege, and only with what it allows.
@@ -97,7 +166,7 @@ public sealed unsafe partial class SoftwareCpu
         var idx = (int)(linear >> 12) & TlbMask;
         var u = user ? 1 : 0;
         var host = (nint)Memory.HostPointer(phys & ~0xFFFUL);
-        var entry = new TlbEntry { Tag = tag, Host = host, PhysPage = phys & ~0xFFFUL, Global = global };
+        var entry = new TlbEntry { Tag = tag, Host = host, PhysPage = phys & ~0xFFFUL, PageMask = pageMask, Global = global };
         if (!user || userOk)
         {
             _tlbRead[u][idx] = entry;
@@ -107,151 +176,148 @@ public sealed unsafe partial class SoftwareCpu
         return phys;
     }
 
-    /// <summary>Walks the page tables; sets A/D bits; returns the physical address or throws #PF.</summary>
+    /// <summary>
+    /// Walks the page tables (SDM 4.3-4.5): present and reserved bits level by level, then the combined
+    /// U/S, R/W (with CR0.WP) and XD checks (4.6), then the accessed flag on every entry used and the dirty
+    /// flag on the leaf for a write (4.8). Returns the physical address or throws #PF (#GP for a
+    /// non-canonical address in IA-32e mode).
+    /// </summary>
     private ulong Walk(ulong linear, AccessKind kind, bool user, out bool global, out bool writable,
-        out bool executable, out bool userOk, out bool dirty)
+        out bool executable, out bool userOk, out bool dirty, out ulong pageMask)
     {
         var write = kind == AccessKind.Write;
         var fetch = kind == AccessKind.Execute;
-        var nxe = (EferValue & Efer.NXE) != 0;
+        var pae = LongModeActive || (Cr4 & Cpu.Cr4.PAE) != 0;
+        // XD exists only with 64-bit entries; without NXE bit 63 is reserved.
+        var nxe = pae && (EferValue & Efer.NXE) != 0;
         var wp = (Cr0 & Cpu.Cr0.WP) != 0;
         writable = true; userOk = true; executable = true;
-        global = false;
+        // The I/D bit is reported only where fetches can be refused (NXE; we have no SMEP).
         uint err = (write ? PfError.Write : 0) | (user ? PfError.User : 0) | (fetch && nxe ? PfError.Fetch : 0);
+        const uint rsvd = PfError.Present | PfError.Reserved;
 
         // The entries of the walk, so the A and D bits can be set once the walk succeeds.
-        Span<ulong> entryAddrs = stackalloc ulong[5];
-        Span<ulong> entries = stackalloc ulong[5];
+        Span<ulong> entryAddrs = stackalloc ulong[4];
+        Span<ulong> entries = stackalloc ulong[4];
         var levels = 0;
+        ulong leaf = 0;
+        var leafShift = 12;
+        var xdBit = nxe ? 0 : 1UL << 63;
         ulong phys;
-        var large = false;
-        int leafShift;
 
-        if (LongModeActive)
+        if (pae)
         {
-            if (!IsCanonical(linear)) throw CpuFault.General(0);
-            var table = Cr3 & 0x000F_FFFF_FFFF_F000UL;
-            leafShift = 12;
-            ulong e = 0;
-            for (var level = 4; level >= 1; level--)
+            ulong table;
+            int topLevel;
+            ulong addrMask;   // physical-address field of an entry
+            ulong aboveMask;  // reserved high bits: 51:M for 4-level, 62:M for PAE
+            if (LongModeActive)
             {
-                var shift = 12 + 9 * (level - 1);
-                var addr = table + (((linear >> shift) & 0x1FF) << 3);
-                e = ReadPte64(addr, linear, err);
-                if ((e & 1) == 0) throw CpuFault.PageFault(err, linear);
-                if ((e & ReservedBits64(level)) != 0 || (!nxe && (e & (1UL << 63)) != 0))
-                    throw CpuFault.PageFault(err | PfError.Present | PfError.Reserved, linear);
-                entryAddrs[levels] = addr; entries[levels] = e; levels++;
-                writable &= (e & 2) != 0;
-                userOk &= (e & 4) != 0;
-                if (nxe && (e & (1UL << 63)) != 0) executable = false;
-                if (level <= 3 && (e & 0x80) != 0)
+                if (!IsCanonical(linear)) throw CpuFault.General(0);
+                table = Cr3 & 0x000F_FFFF_FFFF_F000UL;
+                topLevel = 4;
+                aboveMask = AbovePhysMask & 0x000F_FFFF_FFFF_FFFFUL;
+            }
+            else
+            {
+                linear &= 0xFFFF_FFFF;
+                var slot = (int)(linear >> 30) & 3;
+                ulong pdpte;
+                if (_pdptesLoaded && _pdptesCr3 == Cr3) pdpte = Pdptes[slot];
+                else
                 {
-                    if (level == 3 && !Model.Has1GPages)
-                        throw CpuFault.PageFault(err | PfError.Present | PfError.Reserved, linear);
-                    large = true; leafShift = shift; break;
+                    // CR3 was set without a MOV (a loader, a snapshot): read the PDPTE from memory.
+                    pdpte = ReadPte64((Cr3 & 0xFFFF_FFE0UL) + (ulong)slot * 8);
+                    if ((pdpte & 1) != 0 && (pdpte & PdpteReserved) != 0) throw CpuFault.PageFault(err | rsvd, linear);
                 }
-                if (level == 1) break;
-                table = e & 0x000F_FFFF_FFFF_F000UL;
+                if ((pdpte & 1) == 0) throw CpuFault.PageFault(err, linear);
+                table = pdpte & 0x000F_FFFF_FFFF_F000UL;
+                topLevel = 2;
+                aboveMask = AbovePhysMask & 0x7FFF_FFFF_FFFF_FFFFUL;
             }
-            var frameMask = 0x000F_FFFF_FFFF_F000UL & ~((1UL << leafShift) - 1);
-            phys = (e & frameMask) | (linear & ((1UL << leafShift) - 1));
-            global = (e & 0x100) != 0 && (Cr4 & Cpu.Cr4.PGE) != 0;
-        }
-        else if ((Cr4 & Cpu.Cr4.PAE) != 0)
-        {
-            var pdpteAddr = (Cr3 & 0xFFFF_FFE0UL) + (((linear >> 30) & 3) << 3);
-            var pdpte = ReadPte64(pdpteAddr, linear, err);
-            if ((pdpte & 1) == 0) throw CpuFault.PageFault(err, linear);
-            if ((pdpte & 0xFFF0_0000_0000_01E6UL) != 0) throw CpuFault.PageFault(err | PfError.Present | PfError.Reserved, linear);
-            var table = pdpte & 0x000F_FFFF_FFFF_F000UL;
-            ulong e = 0;
-            leafShift = 12;
-            for (var level = 2; level >= 1; level--)
+            addrMask = 0x000F_FFFF_FFFF_F000UL & ~aboveMask;
+            for (var level = topLevel; level >= 1; level--)
             {
                 var shift = 12 + 9 * (level - 1);
                 var addr = table + (((linear >> shift) & 0x1FF) << 3);
-                e = ReadPte64(addr, linear, err);
+                var e = ReadPte64(addr);
                 if ((e & 1) == 0) throw CpuFault.PageFault(err, linear);
-                if ((e & ReservedBits64(level)) != 0 || (!nxe && (e & (1UL << 63)) != 0))
-                    throw CpuFault.PageFault(err | PfError.Present | PfError.Reserved, linear);
+                var large = level is 2 or 3 && (e & 0x80) != 0;
+                var reserved = aboveMask | xdBit;
+                if (level == 4) reserved |= 0x80;                                  // PS is reserved in a PML4E
+                else if (level == 3 && large && !Model.Has1GPages) reserved |= 0x80; // no 1 GiB pages
+                else if (level == 3 && large) reserved |= 0x3FFF_E000UL;             // bits 29:13 of a 1 GiB page
+                else if (level == 2 && large) reserved |= 0x1F_E000UL;               // bits 20:13 of a 2 MiB page
+                if ((e & reserved) != 0) throw CpuFault.PageFault(err | rsvd, linear);
                 entryAddrs[levels] = addr; entries[levels] = e; levels++;
                 writable &= (e & 2) != 0;
                 userOk &= (e & 4) != 0;
                 if (nxe && (e & (1UL << 63)) != 0) executable = false;
-                if (level == 2 && (e & 0x80) != 0) { large = true; leafShift = 21; break; }
-                table = e & 0x000F_FFFF_FFFF_F000UL;
+                if (large || level == 1) { leaf = e; leafShift = shift; break; }
+                table = e & addrMask;
             }
-            var frameMask = 0x000F_FFFF_FFFF_F000UL & ~((1UL << leafShift) - 1);
-            phys = (e & frameMask) | (linear & ((1UL << leafShift) - 1));
-            global = (e & 0x100) != 0 && (Cr4 & Cpu.Cr4.PGE) != 0;
+            var frameMask = addrMask & ~((1UL << leafShift) - 1);
+            phys = (leaf & frameMask) | (linear & ((1UL << leafShift) - 1));
         }
         else
         {
             linear &= 0xFFFF_FFFF;
             var pdeAddr = (Cr3 & 0xFFFF_F000UL) + ((linear >> 22) << 2);
-            var pde = (ulong)ReadPte32(pdeAddr, linear, err);
+            var pde = (ulong)ReadPte32(pdeAddr);
             if ((pde & 1) == 0) throw CpuFault.PageFault(err, linear);
             entryAddrs[levels] = pdeAddr; entries[levels] = pde; levels++;
             writable &= (pde & 2) != 0;
             userOk &= (pde & 4) != 0;
             if ((pde & 0x80) != 0 && (Cr4 & Cpu.Cr4.PSE) != 0)
             {
-                large = true;
-                // PSE-36: bits 13-20 of the PDE give physical bits 32-39.
-                phys = (pde & 0xFFC0_0000UL) | ((pde & 0x1FE000UL) << 19) | (linear & 0x3F_FFFF);
-                global = (pde & 0x100) != 0 && (Cr4 & Cpu.Cr4.PGE) != 0;
+                // A 4 MiB page. With PSE-36, PDE bits (M-20):13 give physical bits (M-1):32, M at most 40;
+                // bits 21:(M-19) are reserved (SDM Table 4-4).
+                var m = Model.HasPse36 ? Math.Min(Model.PhysicalAddressBits, 40) : 32;
+                var reserved = 0x3F_E000UL & ~(((1UL << (m - 32)) - 1) << 13);
+                if ((pde & reserved) != 0) throw CpuFault.PageFault(err | rsvd, linear);
+                leaf = pde; leafShift = 22;
+                phys = (pde & 0xFFC0_0000UL) | ((pde & 0x1F_E000UL) << 19) | (linear & 0x3F_FFFF);
             }
             else
             {
                 var pteAddr = (pde & 0xFFFF_F000UL) + (((linear >> 12) & 0x3FF) << 2);
-                var pte = (ulong)ReadPte32(pteAddr, linear, err);
+                var pte = (ulong)ReadPte32(pteAddr);
                 if ((pte & 1) == 0) throw CpuFault.PageFault(err, linear);
                 entryAddrs[levels] = pteAddr; entries[levels] = pte; levels++;
                 writable &= (pte & 2) != 0;
                 userOk &= (pte & 4) != 0;
+                leaf = pte;
                 phys = (pte & 0xFFFF_F000UL) | (linear & 0xFFF);
-                global = (pte & 0x100) != 0 && (Cr4 & Cpu.Cr4.PGE) != 0;
             }
         }
 
-        // Protection checks (SDM 4.6).
+        // Protection checks (SDM 4.6): supervisor accesses may read and fetch user pages (no SMEP/SMAP)
+        // and, with CR0.WP clear, write read-only pages.
         if (user && !userOk) throw CpuFault.PageFault(err | PfError.Present, linear);
         if (write && !writable && (user || wp)) throw CpuFault.PageFault(err | PfError.Present, linear);
         if (fetch && !executable) throw CpuFault.PageFault(err | PfError.Present, linear);
-        _ = large;
 
-        // Accessed on every level; dirty on the leaf for a write.
-        var is64Entries = LongModeActive || (Cr4 & Cpu.Cr4.PAE) != 0;
+        // Accessed on every level used; dirty on the leaf for a write.
         for (var i = 0; i < levels; i++)
         {
-            var leaf = i == levels - 1;
-            var want = entries[i] | 0x20 | (leaf && write ? 0x40UL : 0);
-            if (want != entries[i]) WritePte(entryAddrs[i], want, is64Entries);
+            var isLeaf = i == levels - 1;
+            var want = entries[i] | 0x20 | (isLeaf && write ? 0x40UL : 0);
+            if (want != entries[i]) WritePte(entryAddrs[i], want, pae);
         }
-        dirty = write || (entries[levels - 1] & 0x40) != 0;
+        dirty = write || (leaf & 0x40) != 0;
+        global = (leaf & 0x100) != 0 && (Cr4 & Cpu.Cr4.PGE) != 0;
+        pageMask = (1UL << leafShift) - 1;
         return phys;
     }
 
-    private ulong ReservedBits64(int level)
-    {
-        // Physical-address bits above MAXPHYADDR are reserved.
-        var above = ~((1UL << Model.PhysicalAddressBits) - 1) & 0x000F_FFFF_FFFF_FFFFUL;
-        return level switch
-        {
-            4 => above | 0x80, // PS must be 0 in a PML4E
-            _ => above,
-        };
-    }
-
-    private ulong ReadPte64(ulong addr, ulong linear, uint err)
+    private ulong ReadPte64(ulong addr)
     {
         var p = Memory.HostPointer(addr);
         // A paging structure outside RAM reads as all zeros here; the walk then faults as not present.
         return p == null ? 0 : *(ulong*)p;
     }
 
-    private uint ReadPte32(ulong addr, ulong linear, uint err)
+    private uint ReadPte32(ulong addr)
     {
         var p = Memory.HostPointer(addr);
         return p == null ? 0 : *(uint*)p;

@@ -13,6 +13,48 @@ internal static unsafe class Control
         t.Set(Mnemonic.Jmp, &Jmp);
         t.Set(Mnemonic.Call, &Call);
         t.Set(Mnemonic.Ret, &Ret);
+        t.Set(Mnemonic.Loop, &Loop);
+        t.Set(Mnemonic.Loope, &Loop);
+        t.Set(Mnemonic.Loopne, &Loop);
+        t.Set(Mnemonic.Jcxz, &Jrcxz);
+        t.Set(Mnemonic.Jecxz, &Jrcxz);
+        t.Set(Mnemonic.Jrcxz, &Jrcxz);
+    }
+
+    /// <summary>
+    /// The count register of LOOPcc/JrCXZ is chosen by the address size (CX, ECX or RCX), which Iced encodes
+    /// in the code name; the branch target is already truncated to the operand size.
+    /// </summary>
+    private static int CountSize(Code c) => c switch
+    {
+        Code.Loop_rel8_16_CX or Code.Loop_rel8_32_CX or Code.Loope_rel8_16_CX or Code.Loope_rel8_32_CX or
+            Code.Loopne_rel8_16_CX or Code.Loopne_rel8_32_CX or Code.Jcxz_rel8_16 or Code.Jcxz_rel8_32 => 2,
+        Code.Loop_rel8_16_ECX or Code.Loop_rel8_32_ECX or Code.Loop_rel8_64_ECX or Code.Loope_rel8_16_ECX or
+            Code.Loope_rel8_32_ECX or Code.Loope_rel8_64_ECX or Code.Loopne_rel8_16_ECX or Code.Loopne_rel8_32_ECX or
+            Code.Loopne_rel8_64_ECX or Code.Jecxz_rel8_16 or Code.Jecxz_rel8_32 or Code.Jecxz_rel8_64 => 4,
+        _ => 8,
+    };
+
+    /// <summary>LOOP/LOOPE/LOOPNE: decrement the count (flags untouched), branch if non-zero and ZF matches.</summary>
+    private static void Loop(SoftwareCpu cpu, in Instruction i)
+    {
+        var size = CountSize(i.Code);
+        var mask = SoftwareCpu.SizeMask(size);
+        var count = (cpu.Gprs[Gpr.RCX] - 1) & mask;
+        var take = count != 0 && i.Mnemonic switch
+        {
+            Mnemonic.Loope => cpu.GetZF(),
+            Mnemonic.Loopne => !cpu.GetZF(),
+            _ => true,
+        };
+        // The target is checked before the count register changes, so a #GP leaves it intact.
+        if (take) JumpNear(cpu, i.NearBranchTarget);
+        cpu.Gprs[Gpr.RCX] = size == 4 ? count : (cpu.Gprs[Gpr.RCX] & ~mask) | count;
+    }
+
+    private static void Jrcxz(SoftwareCpu cpu, in Instruction i)
+    {
+        if ((cpu.Gprs[Gpr.RCX] & SoftwareCpu.SizeMask(CountSize(i.Code))) == 0) JumpNear(cpu, i.NearBranchTarget);
     }
 
     /// <summary>Sets RIP to a near target, checking the CS limit outside 64-bit mode.</summary>
