@@ -123,7 +123,7 @@ public class StackAndBranchTests
     {
         var h = new CpuHarness(StartMode.Long64);
         h[Gpr.RSP] = 0x200_1000; // 2 MiB page at 0x2000000 is the last mapped... make the one below read-only
-        h.Memory.WriteUInt64(Boot.CpuSetup.PdAddress + 0xF * 8, 0x1E0_0000 | 0x81); // 0x1E00000: present, read-only
+        h.Memory.WriteUInt64(global::Actorvisor.Kernel.Boot.CpuSetup.PdAddress + 0xF * 8, 0x1E0_0000 | 0x81); // 0x1E00000: present, read-only
         h.Cpu.FlushTlb(true);
         var bp = h[Gpr.RBP];
         h.Load(a => a.enter(0x2000, 0));

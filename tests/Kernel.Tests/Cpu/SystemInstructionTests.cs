@@ -87,7 +87,7 @@ public class SystemInstructionTests
             a.rdmsr();
             a.mov(esi, eax);              // EFER without LMA
             a.hlt();
-        }, setup: (cpu, mem) => Boot.CpuSetup.WriteIdentityPageTables(mem));
+        }, setup: (cpu, mem) => global::Actorvisor.Kernel.Boot.CpuSetup.WriteIdentityPageTables(mem));
         Assert.Equal(CpuExitReason.Halted, r.Exit);
         Assert.Equal("C", r.Console);
         Assert.Equal(Efer.LME | Efer.LMA, r.Reg(Gpr.RBX) & (Efer.LME | Efer.LMA));
@@ -116,8 +116,8 @@ public class SystemInstructionTests
     public void PagingWithLmeButWithoutPaeRaisesGp()
     {
         var h = new CpuHarness(StartMode.Protected32);
-        Boot.CpuSetup.WriteIdentityPageTables(h.Memory);
-        h.Cpu.Cr3 = Boot.CpuSetup.Pml4Address;
+        global::Actorvisor.Kernel.Boot.CpuSetup.WriteIdentityPageTables(h.Memory);
+        h.Cpu.Cr3 = global::Actorvisor.Kernel.Boot.CpuSetup.Pml4Address;
         h.Cpu.WriteMsr(MsrIndex.Efer, Efer.LME);
         h.Load(a => { a.mov(eax, cr0); a.or(eax, 0x8000_0000u); a.mov(cr0, eax); });
         h.Step(2);
@@ -169,7 +169,7 @@ public class SystemInstructionTests
         h.Load(a => { a.mov(rax, (1UL << 40) | 0x2000); a.mov(cr3, rax); });
         h.Step();
         h.ExpectFault(Vectors.GP, 0);
-        Assert.Equal(Boot.CpuSetup.Pml4Address, h.Cpu.Cr3);
+        Assert.Equal(global::Actorvisor.Kernel.Boot.CpuSetup.Pml4Address, h.Cpu.Cr3);
     }
 
     [Fact]
