@@ -1,0 +1,4 @@
+using Actorvisor.Host;
+
+using var stdout = Console.OpenStandardOutput();
+return ActorvisorCli.Run(args, stdout, Console.Error);
