@@ -45,7 +45,7 @@ public static class VmRunner
             Receive<WatchVm>(m => Context.Watch(m.Vm));
             // Block bodies: a Func<T, bool> handler returning false would count as unhandled.
             Receive<VmProtocol.VmExited>(m => { exited.TrySetResult(m); });
-            // Terminated is enqueued after every message the VM sent, so a VmExited always wins.
+            // The VM sends VmExited in PostStop, before its death is announced, so a VmExited always wins.
             Receive<Terminated>(_ => { exited.TrySetResult(new VmProtocol.VmExited(name, VmExitCode.Error, "the VM supervisor stopped without an exit status")); });
         }
     }

@@ -11,24 +11,36 @@ namespace Actorvisor.Host.Vm;
 /// One VM: it allocates guest RAM, loads the kernel, creates the device actors and the vCPUs, puts the
 /// devices on the bus and starts the vCPUs. It turns what the vCPUs report into the VM's end, with
 /// bhyve's exit codes: every vCPU halted with interrupts off → Halted, a triple fault → TripleFault, a
-/// host-side failure (bad image, device timeout, a device actor that threw) → Error. It tells
-/// <c>reportTo</c> <see cref="VmProtocol.VmExited"/> once and stops; its children stop first, so vCPU
-/// threads are gone before guest RAM is freed.
+/// host-side failure (bad image, device timeout, a child that threw) → Error.
+/// Ending is orderly: every child gets a PoisonPill, which queues behind the accesses already in its
+/// mailbox, so a device finishes what the guest wrote (the last console bytes) before it stops. When all
+/// children are gone (vCPU threads joined), it tells <c>reportTo</c> <see cref="VmProtocol.VmExited"/> and
+/// stops; guest RAM is freed last.
 /// </summary>
-public sealed class VmSupervisor : ReceiveActor
+public sealed class VmSupervisor : ReceiveActor, IWithTimers
 {
     /// <summary>COM1: ports 0x3F8-0x3FF, IRQ 4.</summary>
     public const ushort Com1Port = 0x3F8;
     public const int Com1Gsi = 4;
     public const int VcpuCount = 1;
+    /// <summary>How long children get to drain their mailboxes at the end before they are stopped outright.</summary>
+    public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
 
     private readonly VmConfig _config;
     private readonly IActorRef _reportTo;
     private readonly HashSet<int> _haltedForGood = new();
+    private readonly HashSet<IActorRef> _children = new();
     private GuestMemory? _memory;
-    private bool _finished;
+    private VmProtocol.VmExited? _outcome;
     /// <summary>The last exception a child failed with (the decider runs on this actor's thread).</summary>
     private Exception? _lastFailure;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private sealed record DrainTimedOut
+    {
+        public static readonly DrainTimedOut Instance = new();
+    }
 
     public static Props Props(VmConfig config, IActorRef reportTo) =>
         Akka.Actor.Props.Create(() => new VmSupervisor(config, reportTo));
@@ -37,7 +49,11 @@ public sealed class VmSupervisor : ReceiveActor
     {
         _config = config;
         _reportTo = reportTo;
+        Running();
+    }
 
+    private void Running()
+    {
         Receive<VcpuProtocol.HaltedForGood>(m =>
         {
             _haltedForGood.Add(m.VcpuId);
@@ -46,9 +62,27 @@ public sealed class VmSupervisor : ReceiveActor
         Receive<VcpuProtocol.ShutDown>(m => Finish(VmExitCode.TripleFault, $"vcpu {m.VcpuId}: triple fault ({m.Reason})"));
         Receive<VcpuProtocol.Failed>(m => Finish(VmExitCode.Error, $"vcpu {m.VcpuId}: {m.Error}"));
         Receive<VcpuProtocol.Started>(_ => { });
-        Receive<Terminated>(t => Finish(VmExitCode.Error, _lastFailure is { } e
-            ? $"{t.ActorRef.Path.Name} failed: {e.GetType().Name}: {e.Message}"
-            : $"{t.ActorRef.Path.Name} stopped unexpectedly"));
+        Receive<Terminated>(t =>
+        {
+            _children.Remove(t.ActorRef);
+            Finish(VmExitCode.Error, _lastFailure is { } e
+                ? $"{t.ActorRef.Path.Name} failed: {e.GetType().Name}: {e.Message}"
+                : $"{t.ActorRef.Path.Name} stopped unexpectedly");
+        });
+    }
+
+    private void Ending()
+    {
+        Receive<Terminated>(t =>
+        {
+            _children.Remove(t.ActorRef);
+            if (_children.Count == 0) Context.Stop(Self);
+        });
+        Receive<DrainTimedOut>(_ =>
+        {
+            foreach (var c in _children) Context.Stop(c);
+        });
+        ReceiveAny(_ => { }); // late vCPU reports change nothing now
     }
 
     protected override void PreStart()
@@ -68,19 +102,24 @@ public sealed class VmSupervisor : ReceiveActor
         _memory = new GuestMemory(_config.MemorySize);
         var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath);
 
-        var irq = Context.ActorOf(UnroutedIrqActor.Props(), "irq-unrouted");
-        var uart = Context.ActorOf(UartActor.Props(irq, Com1Gsi, _config.Console), "uart-0");
+        var irq = Spawn(UnroutedIrqActor.Props(), "irq-unrouted");
+        var uart = Spawn(UartActor.Props(irq, Com1Gsi, _config.Console), "uart-0");
         var bus = IoBus<IActorRef>.Empty.AddPio(Com1Port, UartRegisters.RegisterCount, uart);
 
-        foreach (var child in new[] { irq, uart }) Context.Watch(child);
         for (var id = 0; id < VcpuCount; id++)
         {
             var options = new VcpuOptions(id, _memory, bus, Boot: id == 0 ? kernel.Enter : null,
                 ReadTimeout: _config.DeviceReadTimeout);
-            var vcpu = Context.ActorOf(VcpuActor.Props(options), $"cpu-{id}");
-            Context.Watch(vcpu);
-            vcpu.Tell(VcpuProtocol.Start.Instance);
+            Spawn(VcpuActor.Props(options), $"cpu-{id}").Tell(VcpuProtocol.Start.Instance);
         }
+    }
+
+    private IActorRef Spawn(Props props, string name)
+    {
+        var child = Context.ActorOf(props, name);
+        Context.Watch(child);
+        _children.Add(child);
+        return child;
     }
 
     /// <summary>
@@ -96,15 +135,22 @@ public sealed class VmSupervisor : ReceiveActor
 
     private void Finish(VmExitCode code, string? message)
     {
-        if (_finished) return;
-        _finished = true;
-        _reportTo.Tell(new VmProtocol.VmExited(_config.Name, code, message));
-        Context.Stop(Self);
+        if (_outcome is not null) return;
+        _outcome = new VmProtocol.VmExited(_config.Name, code, message);
+        Become(Ending);
+        if (_children.Count == 0)
+        {
+            Context.Stop(Self);
+            return;
+        }
+        foreach (var c in _children) c.Tell(PoisonPill.Instance);
+        Timers.StartSingleTimer("drain", DrainTimedOut.Instance, DrainTimeout);
     }
 
     protected override void PostStop()
     {
-        // Children (and so the vCPU threads) have stopped by now.
+        // Children, and so the vCPU threads, have stopped: the outcome can go out and RAM can go.
+        _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM stopped without an outcome"));
         _memory?.Dispose();
     }
 }
