@@ -23,6 +23,12 @@ public static class VcpuProtocol
         public static readonly GetRegisters Instance = new();
     }
 
+    /// <summary>Answered with <see cref="Counters"/>.</summary>
+    public sealed record GetCounters
+    {
+        public static readonly GetCounters Instance = new();
+    }
+
     /// <summary>End the run thread; answered with <see cref="Stopped"/>.</summary>
     public sealed record Stop
     {
@@ -35,6 +41,9 @@ public static class VcpuProtocol
     public sealed record Started(int VcpuId);
     public sealed record Stopped(int VcpuId);
     public sealed record Registers(int VcpuId, CpuRegisters State);
+    /// <summary>Instructions retired, accesses that hit no device, and read replies that came when nothing waited.</summary>
+    public sealed record Counters(int VcpuId, long Instructions, long UnassignedPortReads, long UnassignedPortWrites,
+        long UnassignedMmioReads, long UnassignedMmioWrites, long StrayReplies);
 
     // ---- reports to the parent (the VM supervisor) ----
 

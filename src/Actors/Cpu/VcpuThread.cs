@@ -161,6 +161,11 @@ internal sealed class VcpuThread
                 case VcpuProtocol.GetRegisters:
                     c.ReplyTo.Tell(new VcpuProtocol.Registers(_cpu.Id, Snapshot()), _self);
                     break;
+                case VcpuProtocol.GetCounters:
+                    c.ReplyTo.Tell(new VcpuProtocol.Counters(_cpu.Id, _cpu.InstructionCount,
+                        _platform.UnassignedPortReads, _platform.UnassignedPortWrites, _platform.UnassignedMmioReads,
+                        _platform.UnassignedMmioWrites, _platform.ReplyTarget.StrayReplies), _self);
+                    break;
                 case VcpuProtocol.UpdateBus u:
                     _platform.Bus = u.Bus;
                     break;

@@ -91,9 +91,13 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         {
             Build();
         }
-        catch (Exception e) when (e is KernelImageException or OutOfMemoryException or ArgumentException or BusRegistrationException)
+        catch (Exception e) when (e is KernelImageException or OutOfMemoryException or BusRegistrationException)
         {
             Finish(VmExitCode.Error, e.Message);
+        }
+        catch (Exception e)
+        {
+            Finish(VmExitCode.Error, $"building the VM failed: {e.GetType().Name}: {e.Message}");
         }
     }
 
@@ -150,7 +154,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         // Children, and so the vCPU threads, have stopped: the outcome can go out and RAM can go.
-        _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM stopped without an outcome"));
+        _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
         _memory?.Dispose();
     }
 }

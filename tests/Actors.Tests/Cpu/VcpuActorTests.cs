@@ -122,6 +122,11 @@ public class VcpuActorTests : TestKit, IDisposable
         var r = Registers(vcpu);
         Assert.Equal(0xFFUL, r.Gprs[3]);
         Assert.Equal(0xFFFF_FFFFUL, r.Gprs[1]);
+        vcpu.Tell(VcpuProtocol.GetCounters.Instance);
+        var c = ExpectMsg<VcpuProtocol.Counters>(Wait);
+        Assert.Equal(2, c.UnassignedPortReads);
+        Assert.Equal(1, c.UnassignedPortWrites);
+        Assert.Equal(r.InstructionCount, c.Instructions);
     }
 
     [Fact]

@@ -121,7 +121,7 @@ public class EndToEndTests
     }
 
     [Fact]
-    public void TheBuiltProgramRunsAsAProcess()
+    public async Task TheBuiltProgramRunsAsAProcess()
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "actorvisor.dll");
         Assert.True(File.Exists(dll), $"{dll} is not built next to the tests");
@@ -138,13 +138,18 @@ public class EndToEndTests
             using var p = Process.Start(start)!;
             var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(60_000))
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            try
+            {
+                await p.WaitForExitAsync(limit.Token);
+            }
+            catch (OperationCanceledException)
             {
                 p.Kill(entireProcessTree: true);
                 Assert.Fail("actorvisor did not exit within 60 s");
             }
-            Assert.Equal("", stderr.Result);
-            Assert.Equal("hello", stdout.Result);
+            Assert.Equal("", await stderr);
+            Assert.Equal("hello", await stdout);
             Assert.Equal(2, p.ExitCode);
         }
         finally
