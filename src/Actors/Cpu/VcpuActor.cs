@@ -11,9 +11,11 @@ namespace Actorvisor.Actors.Cpu;
 /// <param name="Boot">Puts the fresh CPU into its entry state (a loader's hand-over), before the thread starts.</param>
 /// <param name="ReadTimeout">How long a device read may take before the VM stops with a host error.</param>
 /// <param name="ReportTo">Who hears HaltedForGood / ShutDown / Failed; the parent when null.</param>
+/// <param name="Interrupts">Where the CPU takes external interrupts from (its LAPIC); none when null. Whoever
+/// makes one pending sends the vCPU <see cref="VcpuProtocol.Kick"/>.</param>
 public sealed record VcpuOptions(
     int Id, GuestMemory Memory, IoBus<IActorRef> Bus, Action<SoftwareCpu>? Boot = null,
-    TimeSpan? ReadTimeout = null, IActorRef? ReportTo = null)
+    TimeSpan? ReadTimeout = null, IActorRef? ReportTo = null, IInterruptSource? Interrupts = null)
 {
     public static readonly TimeSpan DefaultReadTimeout = TimeSpan.FromSeconds(5);
 }
@@ -36,9 +38,11 @@ public sealed class VcpuActor : ReceiveActor
     {
         _platform = new ActorBusPlatform(Context.System, o.Bus, Self, o.ReadTimeout ?? VcpuOptions.DefaultReadTimeout);
         var cpu = new SoftwareCpu(o.Id, o.Memory, _platform);
+        if (o.Interrupts is not null) cpu.Interrupts = o.Interrupts;
         o.Boot?.Invoke(cpu);
         _thread = new VcpuThread(cpu, _platform, Self, o.ReportTo ?? Context.Parent);
 
+        Receive<VcpuProtocol.Kick>(_ => _thread.Wake());
         Receive<VcpuProtocol.Start>(m => _thread.Post(m, Sender));
         Receive<LifecycleProtocol.Suspend>(m => _thread.Post(m, Sender));
         Receive<LifecycleProtocol.Resume>(m => _thread.Post(m, Sender));

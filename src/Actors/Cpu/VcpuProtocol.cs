@@ -17,6 +17,15 @@ public static class VcpuProtocol
         public static readonly Start Instance = new();
     }
 
+    /// <summary>
+    /// An interrupt or NMI became pending for this vCPU (its interrupt source changed): a running CPU looks
+    /// at the next block boundary, a halted one wakes. Handled by the actor at once, not queued; no reply.
+    /// </summary>
+    public sealed record Kick
+    {
+        public static readonly Kick Instance = new();
+    }
+
     /// <summary>Answered with <see cref="Registers"/>.</summary>
     public sealed record GetRegisters
     {

@@ -173,6 +173,49 @@ public class VcpuActorTests : TestKit, IDisposable
         ExpectTerminated(vcpu, Wait);
     }
 
+    /// <summary>An interrupt source that tests make pending by hand (the LAPIC's role).</summary>
+    private sealed class ManualInterrupts : Kernel.Cpu.IInterruptSource
+    {
+        private int _vector = -1;
+        public void Raise(int vector) => Volatile.Write(ref _vector, vector);
+        public bool HasPendingInterrupt => Volatile.Read(ref _vector) >= 0;
+        public int AcknowledgeInterrupt() => Interlocked.Exchange(ref _vector, -1);
+    }
+
+    [Fact]
+    public void AKickWakesAHaltedVcpuToTakeAnInterrupt()
+    {
+        // Real mode: IVT[0x20] points at a handler at 0000:7D00 that sets BL and halts with IF=0.
+        const ushort handler = 0x7D00;
+        _memory.Write(0x7C00, GuestImages.Assemble(16, 0x7C00, a =>
+        {
+            a.mov(__word_ptr[0x20 * 4], handler);
+            a.mov(__word_ptr[0x20 * 4 + 2], 0);
+            a.sti();
+            a.hlt();
+            a.hlt();
+        }));
+        _memory.Write(handler, GuestImages.Assemble(16, handler, a =>
+        {
+            a.mov(bl, 0x42);
+            a.cli();
+            a.hlt();
+        }));
+        var interrupts = new ManualInterrupts();
+        var vcpu = Sys.ActorOf(VcpuActor.Props(new VcpuOptions(0, _memory, IoBus<IActorRef>.Empty,
+            cpu => CpuSetup.EnterRealMode(cpu, 0, 0x7C00), ReportTo: _parent, Interrupts: interrupts)));
+        vcpu.Tell(VcpuProtocol.Start.Instance);
+        ExpectMsg<VcpuProtocol.Started>(Wait);
+        AwaitCondition(() => Registers(vcpu).Halted, Wait, TimeSpan.FromMilliseconds(20));
+
+        interrupts.Raise(0x20);
+        _parent.ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // pending, but nobody told the halted thread
+        vcpu.Tell(VcpuProtocol.Kick.Instance);
+        var halted = _parent.ExpectMsg<VcpuProtocol.HaltedForGood>(Wait);
+        Assert.Equal(0x42UL, Registers(vcpu).Gprs[3] & 0xFF);
+        Assert.InRange(halted.Rip, handler, handler + 8UL);
+    }
+
     [Fact]
     public void TripleFaultIsReportedAsShutdown()
     {
