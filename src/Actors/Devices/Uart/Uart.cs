@@ -178,7 +178,6 @@ public sealed class Uart
 
     private void Transmit(byte value)
     {
-        _thrInterrupt = false;
         if (Loopback)
         {
             // 8.8 bit 4: the transmitter shift register feeds the receiver; serial output stays marking.
@@ -191,7 +190,8 @@ public sealed class Uart
             _output.Advance(1);
             TransmittedBytes++;
         }
-        // The byte leaves at once, so THR is empty again: the THRE interrupt is due.
+        // A THR write clears the THRE interrupt, but the byte leaves at once, so THR is empty again and
+        // the interrupt is due anew.
         _thrInterrupt = true;
     }
 
@@ -234,6 +234,7 @@ public sealed class Uart
 
     private byte ReadLsr()
     {
+        // Bit 7 (error in RCVR FIFO) stays 0: host bytes arrive without parity, framing or break errors.
         byte v = (byte)(PowerOnLsr | _lineErrors);
         if (_rxCount > 0) v |= LsrBits.DataReady;
         _lineErrors = 0; // OE/PE/FE/BI clear on read (8.4)
