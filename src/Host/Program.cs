@@ -1,2 +1,4 @@
-// The actorvisor program; commands arrive with the platform work.
-return 0;
+using Actorvisor.Host;
+
+using var stdout = Console.OpenStandardOutput();
+return ActorvisorCli.Run(args, stdout, Console.Error);

@@ -1,0 +1,64 @@
+using Akka.Actor;
+using Akka.Event;
+using Actorvisor.Kernel.Bus;
+using Actorvisor.Kernel.Cpu;
+using Actorvisor.Kernel.Memory;
+using Actorvisor.Kernel.Messages;
+
+namespace Actorvisor.Actors.Cpu;
+
+/// <summary>How to build one vCPU.</summary>
+/// <param name="Boot">Puts the fresh CPU into its entry state (a loader's hand-over), before the thread starts.</param>
+/// <param name="ReadTimeout">How long a device read may take before the VM stops with a host error.</param>
+/// <param name="ReportTo">Who hears HaltedForGood / ShutDown / Failed; the parent when null.</param>
+/// <param name="Interrupts">Where the CPU takes external interrupts from (its LAPIC); none when null. Whoever
+/// makes one pending sends the vCPU <see cref="VcpuProtocol.Kick"/>.</param>
+public sealed record VcpuOptions(
+    int Id, GuestMemory Memory, IoBus<IActorRef> Bus, Action<SoftwareCpu>? Boot = null,
+    TimeSpan? ReadTimeout = null, IActorRef? ReportTo = null, IInterruptSource? Interrupts = null)
+{
+    public static readonly TimeSpan DefaultReadTimeout = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>
+/// The control face of one vCPU. It owns a <see cref="SoftwareCpu"/> and the dedicated thread that runs
+/// it; the actor itself never runs guest code. Commands (Start, Suspend, Resume, GetRegisters, GetCounters,
+/// Stop, UpdateBus) are queued for the run thread, which answers the sender directly. The run thread reports
+/// HaltedForGood, ShutDown and Failed to the parent.
+/// </summary>
+public sealed class VcpuActor : ReceiveActor
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ActorBusPlatform _platform;
+    private readonly VcpuThread _thread;
+
+    public static Props Props(VcpuOptions options) => Akka.Actor.Props.Create(() => new VcpuActor(options));
+
+    public VcpuActor(VcpuOptions o)
+    {
+        _platform = new ActorBusPlatform(Context.System, o.Bus, Self, o.ReadTimeout ?? VcpuOptions.DefaultReadTimeout);
+        var cpu = new SoftwareCpu(o.Id, o.Memory, _platform);
+        if (o.Interrupts is not null) cpu.Interrupts = o.Interrupts;
+        o.Boot?.Invoke(cpu);
+        _thread = new VcpuThread(cpu, _platform, Self, o.ReportTo ?? Context.Parent);
+
+        Receive<VcpuProtocol.Kick>(_ => _thread.Wake());
+        Receive<VcpuProtocol.Start>(m => _thread.Post(m, Sender));
+        Receive<LifecycleProtocol.Suspend>(m => _thread.Post(m, Sender));
+        Receive<LifecycleProtocol.Resume>(m => _thread.Post(m, Sender));
+        Receive<VcpuProtocol.GetRegisters>(m => _thread.Post(m, Sender));
+        Receive<VcpuProtocol.GetCounters>(m => _thread.Post(m, Sender));
+        Receive<VcpuProtocol.UpdateBus>(m => _thread.Post(m, Sender));
+        Receive<VcpuProtocol.Stop>(m => _thread.Post(m, Sender));
+    }
+
+    protected override void PreStart() => _thread.Start();
+
+    protected override void PostStop()
+    {
+        // The thread reads guest memory: it must be gone before the VM frees it.
+        if (!_thread.StopAndJoin(TimeSpan.FromSeconds(10)))
+            _log.Error("vcpu {0}: run thread did not stop within 10 s", _thread.Id);
+        _platform.Dispose();
+    }
+}

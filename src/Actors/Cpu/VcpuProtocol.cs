@@ -1,0 +1,73 @@
+using Akka.Actor;
+using Actorvisor.Kernel.Bus;
+
+namespace Actorvisor.Actors.Cpu;
+
+/// <summary>
+/// Messages of a <see cref="VcpuActor"/> besides <see cref="Kernel.Messages.LifecycleProtocol.Suspend"/> /
+/// <see cref="Kernel.Messages.LifecycleProtocol.Resume"/> (answered with Suspended / Resumed).
+/// Commands are answered by the run thread between two runs of the CPU, so a reply describes a CPU that
+/// is not executing.
+/// </summary>
+public static class VcpuProtocol
+{
+    /// <summary>Begin executing guest code (a vCPU is created stopped, so the VM can finish wiring first).</summary>
+    public sealed record Start
+    {
+        public static readonly Start Instance = new();
+    }
+
+    /// <summary>
+    /// An interrupt or NMI became pending for this vCPU (its interrupt source changed): a running CPU looks
+    /// at the next block boundary, a halted one wakes. Handled by the actor at once, not queued; no reply.
+    /// </summary>
+    public sealed record Kick
+    {
+        public static readonly Kick Instance = new();
+    }
+
+    /// <summary>Answered with <see cref="Registers"/>.</summary>
+    public sealed record GetRegisters
+    {
+        public static readonly GetRegisters Instance = new();
+    }
+
+    /// <summary>Answered with <see cref="Counters"/>.</summary>
+    public sealed record GetCounters
+    {
+        public static readonly GetCounters Instance = new();
+    }
+
+    /// <summary>End the run thread; answered with <see cref="Stopped"/>.</summary>
+    public sealed record Stop
+    {
+        public static readonly Stop Instance = new();
+    }
+
+    /// <summary>Publish a new bus snapshot (a device added, a BAR moved): later accesses use it.</summary>
+    public sealed record UpdateBus(IoBus<IActorRef> Bus);
+
+    public sealed record Started(int VcpuId);
+    public sealed record Stopped(int VcpuId);
+    public sealed record Registers(int VcpuId, CpuRegisters State);
+    /// <summary>Instructions retired, accesses that hit no device, and read replies that came when nothing waited.</summary>
+    public sealed record Counters(int VcpuId, long Instructions, long UnassignedPortReads, long UnassignedPortWrites,
+        long UnassignedMmioReads, long UnassignedMmioWrites, long StrayReplies);
+
+    // ---- reports to the parent (the VM supervisor) ----
+
+    /// <summary>HLT with interrupts disabled: only an NMI, INIT or reset could wake it (bhyve: "halted").</summary>
+    public sealed record HaltedForGood(int VcpuId, ulong Rip);
+    /// <summary>The CPU shut down on a triple fault.</summary>
+    public sealed record ShutDown(int VcpuId, string Reason);
+    /// <summary>A host-side error stopped the vCPU: a device that did not answer, a bug. The vCPU stays stopped.</summary>
+    public sealed record Failed(int VcpuId, string Error);
+}
+
+/// <summary>A copy of a vCPU's main registers, taken between runs.</summary>
+public sealed record CpuRegisters(
+    ulong[] Gprs, ulong Rip, ulong Rflags, ushort Cs, ushort Ss, int Bitness, int Cpl,
+    ulong Cr0, ulong Cr2, ulong Cr3, ulong Cr4, ulong Efer, long InstructionCount, bool Halted)
+{
+    public ulong Rax => Gprs[0];
+}

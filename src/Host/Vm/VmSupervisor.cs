@@ -1,0 +1,160 @@
+using Akka.Actor;
+using Actorvisor.Actors.Cpu;
+using Actorvisor.Actors.Devices.Uart;
+using Actorvisor.Kernel.Boot;
+using Actorvisor.Kernel.Bus;
+using Actorvisor.Kernel.Memory;
+
+namespace Actorvisor.Host.Vm;
+
+/// <summary>
+/// One VM: it allocates guest RAM, loads the kernel, creates the device actors and the vCPUs, puts the
+/// devices on the bus and starts the vCPUs. It turns what the vCPUs report into the VM's end, with
+/// bhyve's exit codes: every vCPU halted with interrupts off → Halted, a triple fault → TripleFault, a
+/// host-side failure (bad image, device timeout, a child that threw) → Error.
+/// Ending is orderly: every child gets a PoisonPill, which queues behind the accesses already in its
+/// mailbox, so a device finishes what the guest wrote (the last console bytes) before it stops. When all
+/// children are gone (vCPU threads joined), it tells <c>reportTo</c> <see cref="VmProtocol.VmExited"/> and
+/// stops; guest RAM is freed last.
+/// </summary>
+public sealed class VmSupervisor : ReceiveActor, IWithTimers
+{
+    /// <summary>COM1: ports 0x3F8-0x3FF, IRQ 4.</summary>
+    public const ushort Com1Port = 0x3F8;
+    public const int Com1Gsi = 4;
+    public const int VcpuCount = 1;
+    /// <summary>How long children get to drain their mailboxes at the end before they are stopped outright.</summary>
+    public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly VmConfig _config;
+    private readonly IActorRef _reportTo;
+    private readonly HashSet<int> _haltedForGood = new();
+    private readonly HashSet<IActorRef> _children = new();
+    private GuestMemory? _memory;
+    private VmProtocol.VmExited? _outcome;
+    /// <summary>The last exception a child failed with (the decider runs on this actor's thread).</summary>
+    private Exception? _lastFailure;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private sealed record DrainTimedOut
+    {
+        public static readonly DrainTimedOut Instance = new();
+    }
+
+    public static Props Props(VmConfig config, IActorRef reportTo) =>
+        Akka.Actor.Props.Create(() => new VmSupervisor(config, reportTo));
+
+    public VmSupervisor(VmConfig config, IActorRef reportTo)
+    {
+        _config = config;
+        _reportTo = reportTo;
+        Running();
+    }
+
+    private void Running()
+    {
+        Receive<VcpuProtocol.HaltedForGood>(m =>
+        {
+            _haltedForGood.Add(m.VcpuId);
+            if (_haltedForGood.Count == VcpuCount) Finish(VmExitCode.Halted, null);
+        });
+        Receive<VcpuProtocol.ShutDown>(m => Finish(VmExitCode.TripleFault, $"vcpu {m.VcpuId}: triple fault ({m.Reason})"));
+        Receive<VcpuProtocol.Failed>(m => Finish(VmExitCode.Error, $"vcpu {m.VcpuId}: {m.Error}"));
+        Receive<VcpuProtocol.Started>(_ => { });
+        Receive<Terminated>(t =>
+        {
+            _children.Remove(t.ActorRef);
+            Finish(VmExitCode.Error, _lastFailure is { } e
+                ? $"{t.ActorRef.Path.Name} failed: {e.GetType().Name}: {e.Message}"
+                : $"{t.ActorRef.Path.Name} stopped unexpectedly");
+        });
+    }
+
+    private void Ending()
+    {
+        Receive<Terminated>(t =>
+        {
+            _children.Remove(t.ActorRef);
+            if (_children.Count == 0) Context.Stop(Self);
+        });
+        Receive<DrainTimedOut>(_ =>
+        {
+            foreach (var c in _children) Context.Stop(c);
+        });
+        ReceiveAny(_ => { }); // late vCPU reports change nothing now
+    }
+
+    protected override void PreStart()
+    {
+        try
+        {
+            Build();
+        }
+        catch (Exception e) when (e is KernelImageException or OutOfMemoryException or BusRegistrationException)
+        {
+            Finish(VmExitCode.Error, e.Message);
+        }
+        catch (Exception e)
+        {
+            Finish(VmExitCode.Error, $"building the VM failed: {e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    private void Build()
+    {
+        _memory = new GuestMemory(_config.MemorySize);
+        var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath);
+
+        var irq = Spawn(UnroutedIrqActor.Props(), "irq-unrouted");
+        var uart = Spawn(UartActor.Props(irq, Com1Gsi, _config.Console), "uart-0");
+        var bus = IoBus<IActorRef>.Empty.AddPio(Com1Port, UartRegisters.RegisterCount, uart);
+
+        for (var id = 0; id < VcpuCount; id++)
+        {
+            var options = new VcpuOptions(id, _memory, bus, Boot: id == 0 ? kernel.Enter : null,
+                ReadTimeout: _config.DeviceReadTimeout);
+            Spawn(VcpuActor.Props(options), $"cpu-{id}").Tell(VcpuProtocol.Start.Instance);
+        }
+    }
+
+    private IActorRef Spawn(Props props, string name)
+    {
+        var child = Context.ActorOf(props, name);
+        Context.Watch(child);
+        _children.Add(child);
+        return child;
+    }
+
+    /// <summary>
+    /// A failing child ends the VM: restarting a device would silently reset registers the guest has
+    /// programmed, and restarting a vCPU would lose its state. The child is stopped and its Terminated
+    /// ends the VM with the failure as the message (the VM's exit reports it; Akka need not log it too).
+    /// </summary>
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
+    {
+        _lastFailure = e;
+        return Directive.Stop;
+    }, loggingEnabled: false);
+
+    private void Finish(VmExitCode code, string? message)
+    {
+        if (_outcome is not null) return;
+        _outcome = new VmProtocol.VmExited(_config.Name, code, message);
+        Become(Ending);
+        if (_children.Count == 0)
+        {
+            Context.Stop(Self);
+            return;
+        }
+        foreach (var c in _children) c.Tell(PoisonPill.Instance);
+        Timers.StartSingleTimer("drain", DrainTimedOut.Instance, DrainTimeout);
+    }
+
+    protected override void PostStop()
+    {
+        // Children, and so the vCPU threads, have stopped: the outcome can go out and RAM can go.
+        _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
+        _memory?.Dispose();
+    }
+}

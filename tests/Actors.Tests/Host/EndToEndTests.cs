@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Text;
+using Actorvisor.Host;
+using Actorvisor.TestSupport;
+
+namespace Actorvisor.Actors.Tests.Host;
+
+/// <summary>
+/// The whole program: command line, VM supervisor, devices, vCPU thread, loader. Most tests call the
+/// in-process entry point with captured streams; one runs the built `actorvisor` as its own process.
+/// </summary>
+public class EndToEndTests
+{
+    private static (int Exit, string Stdout, string Stderr) RunCli(params string[] args)
+    {
+        using var stdout = new MemoryStream();
+        var stderr = new StringWriter();
+        var exit = ActorvisorCli.Run(args, stdout, stderr);
+        return (exit, Encoding.ASCII.GetString(stdout.ToArray()), stderr.ToString());
+    }
+
+    private static (int Exit, string Stdout, string Stderr) RunImage(byte[] image, params string[] extra)
+    {
+        var path = GuestImages.WriteTemp(image, ".img");
+        try
+        {
+            return RunCli(["run", "--kernel", path, .. extra]);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void FlatBinaryPrintsHelloAndHaltsWithExitCode2()
+    {
+        var (exit, stdout, stderr) = RunImage(GuestImages.HelloFlat("hello"));
+        Assert.Equal("", stderr);
+        Assert.Equal("hello", stdout);
+        Assert.Equal(2, exit);
+    }
+
+    [Fact]
+    public void Elf64PrintsHelloAndHaltsWithExitCode2()
+    {
+        var (exit, stdout, stderr) = RunImage(GuestImages.HelloElf64("hello"), "-m", "64M", "--name", "elf64");
+        Assert.Equal("", stderr);
+        Assert.Equal("hello", stdout);
+        Assert.Equal(2, exit);
+    }
+
+    [Fact]
+    public void Elf32PrintsHelloAndHaltsWithExitCode2()
+    {
+        var (exit, stdout, _) = RunImage(GuestImages.HelloElf32("hello, protected mode\n"));
+        Assert.Equal("hello, protected mode\n", stdout);
+        Assert.Equal(2, exit);
+    }
+
+    [Fact]
+    public void TripleFaultExitsWith3()
+    {
+        var code = GuestImages.Assemble(64, 0x200000, a => a.ud2());
+        var image = GuestImages.Elf64(0x200000, new ElfSegmentSpec(0x200000, 0x200000, code, (ulong)code.Length));
+        var (exit, _, stderr) = RunImage(image);
+        Assert.Equal(3, exit);
+        Assert.Contains("triple fault", stderr);
+    }
+
+    [Fact]
+    public void MissingKernelFileExitsWith4AndSaysWhy()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"no-such-kernel-{Guid.NewGuid():N}.elf");
+        var (exit, stdout, stderr) = RunCli("run", "--kernel", path);
+        Assert.Equal(4, exit);
+        Assert.Equal("", stdout);
+        Assert.Contains(path, stderr);
+        Assert.Contains("does not exist", stderr);
+    }
+
+    [Fact]
+    public void KernelThatDoesNotFitInRamExitsWith4()
+    {
+        // An ELF64 whose segment sits at 512 MiB, in a 256 MiB guest.
+        var image = GuestImages.Elf64(0x20000000, new ElfSegmentSpec(0x20000000, 0x20000000, [0xF4], 1));
+        var (exit, _, stderr) = RunImage(image);
+        Assert.Equal(4, exit);
+        Assert.Contains("outside guest RAM", stderr);
+    }
+
+    [Theory]
+    [InlineData("-m", "12X")]
+    [InlineData("-m", "0")]
+    [InlineData("--name", "bad/name")]
+    public void BadOptionsExitWith4AndSayWhy(string option, string value)
+    {
+        var (exit, _, stderr) = RunImage(GuestImages.HelloFlat("x"), option, value);
+        Assert.Equal(4, exit);
+        Assert.Contains(value, stderr);
+    }
+
+    [Fact]
+    public void KernelOptionIsRequired()
+    {
+        var (exit, _, stderr) = RunCli("run");
+        Assert.Equal(4, exit);
+        Assert.Contains("--kernel", stderr);
+    }
+
+    [Theory]
+    [InlineData("256M", 256UL << 20)]
+    [InlineData("1G", 1UL << 30)]
+    [InlineData("1g", 1UL << 30)]
+    [InlineData("512", 512UL << 20)] // bhyve: a bare number is MiB
+    [InlineData("2048K", 2UL << 20)]
+    public void MemorySizesParseAsBhyveDoes(string text, ulong bytes)
+    {
+        Assert.True(SizeParser.TryParse(text, out var parsed, out _));
+        Assert.Equal(bytes, parsed);
+    }
+
+    [Fact]
+    public async Task TheBuiltProgramRunsAsAProcess()
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "actorvisor.dll");
+        Assert.True(File.Exists(dll), $"{dll} is not built next to the tests");
+        var kernel = GuestImages.WriteTemp(GuestImages.HelloFlat("hello"), ".bin");
+        try
+        {
+            var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var a in new[] { dll, "run", "--kernel", kernel }) start.ArgumentList.Add(a);
+            using var p = Process.Start(start)!;
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            try
+            {
+                await p.WaitForExitAsync(limit.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                p.Kill(entireProcessTree: true);
+                Assert.Fail("actorvisor did not exit within 60 s");
+            }
+            Assert.Equal("", await stderr);
+            Assert.Equal("hello", await stdout);
+            Assert.Equal(2, p.ExitCode);
+        }
+        finally
+        {
+            File.Delete(kernel);
+        }
+    }
+}

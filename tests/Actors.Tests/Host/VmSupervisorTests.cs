@@ -1,0 +1,89 @@
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using Actorvisor.Host.Vm;
+using Actorvisor.TestSupport;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Actorvisor.Actors.Tests.Host;
+
+/// <summary>The VM supervisor's wiring and its mapping of vCPU reports to exit codes.</summary>
+public class VmSupervisorTests : TestKit
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
+    private readonly List<string> _files = new();
+
+    private string Kernel(byte[] image)
+    {
+        var path = GuestImages.WriteTemp(image, ".img");
+        _files.Add(path);
+        return path;
+    }
+
+    private static byte[] Elf64(Action<Iced.Intel.Assembler> program)
+    {
+        var code = GuestImages.Assemble(64, 0x200000, program);
+        return GuestImages.Elf64(0x200000, new ElfSegmentSpec(0x200000, 0x200000, code, (ulong)code.Length));
+    }
+
+    [Fact]
+    public void UartInterruptReachesTheGsi4Placeholder()
+    {
+        // The guest opens the PC's OUT2 gate and enables the THR-empty interrupt, then spins.
+        var kernel = Kernel(Elf64(a =>
+        {
+            var spin = a.CreateLabel();
+            a.mov(dx, GuestImages.Com1 + 4); // MCR
+            a.mov(al, 0x08);                 // OUT2
+            a.@out(dx, al);
+            a.mov(dx, GuestImages.Com1 + 1); // IER
+            a.mov(al, 0x02);                 // ETBEI: THR is empty, so INTR rises at once
+            a.@out(dx, al);
+            a.Label(ref spin);
+            a.pause();
+            a.jmp(spin);
+        }));
+        var vm = Sys.ActorOf(VmSupervisor.Props(new VmConfig("irq", 16 << 20, kernel, new MemoryStream()), TestActor), "vm-irq");
+        var irq = Sys.ActorSelection("/user/vm-irq/irq-unrouted");
+        AwaitAssert(() =>
+        {
+            var lines = irq.Ask<UnroutedIrqActor.Lines>(UnroutedIrqActor.GetLines.Instance, Wait).GetAwaiter().GetResult();
+            Assert.True(lines.ByGsi.TryGetValue(VmSupervisor.Com1Gsi, out var gsi4) && gsi4.Level);
+            Assert.Equal(1, gsi4.Raised);
+        }, Wait, TimeSpan.FromMilliseconds(50));
+        // Stopped from outside, the VM still reports (an error: nothing inside it ended the run).
+        Watch(vm);
+        Sys.Stop(vm);
+        Assert.Equal(VmExitCode.Error, ExpectMsg<VmProtocol.VmExited>(Wait).Code);
+        ExpectTerminated(vm, Wait);
+    }
+
+    [Fact]
+    public void EveryVcpuHaltedWithInterruptsOffEndsTheVmWithStatus2AfterTheConsoleDrains()
+    {
+        var console = new MemoryStream();
+        var kernel = Kernel(GuestImages.HelloElf64("drained"));
+        var vm = Sys.ActorOf(VmSupervisor.Props(new VmConfig("halt", 16 << 20, kernel, console), TestActor));
+        Watch(vm);
+        var exited = ExpectMsg<VmProtocol.VmExited>(Wait);
+        Assert.Equal(VmExitCode.Halted, exited.Code);
+        Assert.Null(exited.Message);
+        Assert.Equal("drained", System.Text.Encoding.ASCII.GetString(console.ToArray()));
+        ExpectTerminated(vm, Wait);
+    }
+
+    [Fact]
+    public void AnUnloadableKernelEndsTheVmWithStatus4AndTheLoadersReason()
+    {
+        var kernel = Kernel(GuestImages.Elf64(0x2000, new ElfSegmentSpec(0x2000, 0x2000, [0xF4], 1)));
+        Sys.ActorOf(VmSupervisor.Props(new VmConfig("bad", 16 << 20, kernel, new MemoryStream()), TestActor));
+        var exited = ExpectMsg<VmProtocol.VmExited>(Wait);
+        Assert.Equal(VmExitCode.Error, exited.Code);
+        Assert.Contains("setup area", exited.Message);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        foreach (var f in _files) File.Delete(f);
+    }
+}

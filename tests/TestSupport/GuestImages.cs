@@ -1,0 +1,175 @@
+using System.Buffers.Binary;
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Actorvisor.TestSupport;
+
+/// <summary>One loadable segment for <see cref="GuestImages.Elf32"/> / <see cref="GuestImages.Elf64"/>.</summary>
+public sealed record ElfSegmentSpec(ulong VirtualAddress, ulong PhysicalAddress, byte[] Data, ulong MemorySize);
+
+/// <summary>
+/// Builds guest images for tests: code assembled with Iced, wrapped in a minimal ELF executable (header and
+/// program headers only, System V ABI layout) or left flat.
+/// </summary>
+public static class GuestImages
+{
+    public const ushort Com1 = 0x3F8;
+    public const ushort Com1Lsr = Com1 + 5;
+    public const byte LsrThrEmpty = 0x20;
+
+    public static byte[] Assemble(int bitness, ulong origin, Action<Assembler> program)
+    {
+        var a = new Assembler(bitness);
+        program(a);
+        var stream = new MemoryStream();
+        a.Assemble(new StreamCodeWriter(stream), origin);
+        return stream.ToArray();
+    }
+
+    /// <summary>
+    /// A program that writes <paramref name="text"/> to COM1 the way a polled driver does (wait for LSR.THRE,
+    /// then write THR) and stops with CLI; HLT. The text follows the code; its address is found by
+    /// assembling twice (the instruction sizes do not depend on it).
+    /// </summary>
+    public static byte[] Hello(int bitness, ulong origin, string text)
+    {
+        var probe = Assemble(bitness, origin, a => HelloCode(a, bitness, origin));
+        var code = Assemble(bitness, origin, a => HelloCode(a, bitness, origin + (ulong)probe.Length));
+        if (code.Length != probe.Length) throw new InvalidOperationException("hello program changed size between passes");
+        return [.. code, .. System.Text.Encoding.ASCII.GetBytes(text), 0];
+    }
+
+    private static void HelloCode(Assembler a, int bitness, ulong message)
+    {
+        var next = a.CreateLabel();
+        var wait = a.CreateLabel();
+        var done = a.CreateLabel();
+        switch (bitness)
+        {
+            case 16: a.mov(bx, (ushort)message); break;
+            case 32: a.mov(ebx, (uint)message); break;
+            default: a.mov(rbx, message); break;
+        }
+        a.Label(ref next);
+        a.mov(al, bitness switch { 16 => __byte_ptr[bx], 32 => __byte_ptr[ebx], _ => __byte_ptr[rbx] });
+        a.test(al, al);
+        a.jz(done);
+        a.mov(ah, al);
+        a.Label(ref wait);
+        a.mov(dx, Com1Lsr);
+        a.@in(al, dx);
+        a.test(al, LsrThrEmpty);
+        a.jz(wait);
+        a.mov(al, ah);
+        a.mov(dx, Com1);
+        a.@out(dx, al);
+        switch (bitness)
+        {
+            case 16: a.inc(bx); break;
+            case 32: a.inc(ebx); break;
+            default: a.inc(rbx); break;
+        }
+        a.jmp(next);
+        a.Label(ref done);
+        a.cli();
+        a.hlt();
+    }
+
+    public static byte[] Elf32(uint entry, params ElfSegmentSpec[] segments) => Elf(false, entry, segments);
+    public static byte[] Elf64(ulong entry, params ElfSegmentSpec[] segments) => Elf(true, entry, segments);
+
+    /// <summary>ELF header, then the program header table, then each segment's bytes (16-byte aligned).</summary>
+    public static byte[] Elf(bool is64, ulong entry, ElfSegmentSpec[] segments, ushort machine = 0, ushort type = 2)
+    {
+        var ehsize = is64 ? 64 : 52;
+        var phentsize = is64 ? 56 : 32;
+        var offset = ehsize + phentsize * segments.Length;
+        var offsets = new int[segments.Length];
+        for (var i = 0; i < segments.Length; i++)
+        {
+            offset = (offset + 15) & ~15;
+            offsets[i] = offset;
+            offset += segments[i].Data.Length;
+        }
+        var f = new byte[offset];
+        f[0] = 0x7F; f[1] = (byte)'E'; f[2] = (byte)'L'; f[3] = (byte)'F';
+        f[4] = (byte)(is64 ? 2 : 1); // EI_CLASS
+        f[5] = 1;                    // EI_DATA: little-endian
+        f[6] = 1;                    // EI_VERSION
+        U16(f, 16, type);            // e_type (2 = ET_EXEC)
+        U16(f, 18, machine != 0 ? machine : (ushort)(is64 ? 62 : 3)); // e_machine
+        U32(f, 20, 1);               // e_version
+        if (is64)
+        {
+            U64(f, 24, entry);
+            U64(f, 32, (ulong)ehsize); // e_phoff
+            U16(f, 52, (ushort)ehsize);
+            U16(f, 54, (ushort)phentsize);
+            U16(f, 56, (ushort)segments.Length);
+        }
+        else
+        {
+            U32(f, 24, (uint)entry);
+            U32(f, 28, (uint)ehsize);
+            U16(f, 40, (ushort)ehsize);
+            U16(f, 42, (ushort)phentsize);
+            U16(f, 44, (ushort)segments.Length);
+        }
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var s = segments[i];
+            var p = ehsize + i * phentsize;
+            U32(f, p, 1); // PT_LOAD
+            if (is64)
+            {
+                U32(f, p + 4, 5); // PF_R | PF_X
+                U64(f, p + 8, (ulong)offsets[i]);
+                U64(f, p + 16, s.VirtualAddress);
+                U64(f, p + 24, s.PhysicalAddress);
+                U64(f, p + 32, (ulong)s.Data.Length);
+                U64(f, p + 40, s.MemorySize);
+                U64(f, p + 48, 0x1000);
+            }
+            else
+            {
+                U32(f, p + 4, (uint)offsets[i]);
+                U32(f, p + 8, (uint)s.VirtualAddress);
+                U32(f, p + 12, (uint)s.PhysicalAddress);
+                U32(f, p + 16, (uint)s.Data.Length);
+                U32(f, p + 20, (uint)s.MemorySize);
+                U32(f, p + 24, 5);
+                U32(f, p + 28, 0x1000);
+            }
+            s.Data.CopyTo(f, offsets[i]);
+        }
+        return f;
+    }
+
+    /// <summary>A flat binary: hello in real mode at 0000:7C00.</summary>
+    public static byte[] HelloFlat(string text) => Hello(16, 0x7C00, text);
+
+    /// <summary>An ELF32 whose one segment at <paramref name="address"/> prints the text in flat protected mode.</summary>
+    public static byte[] HelloElf32(string text, uint address = 0x100000)
+    {
+        var code = Hello(32, address, text);
+        return Elf32(address, new ElfSegmentSpec(address, address, code, (ulong)code.Length));
+    }
+
+    /// <summary>An ELF64 whose one segment at <paramref name="address"/> prints the text in long mode.</summary>
+    public static byte[] HelloElf64(string text, ulong address = 0x200000)
+    {
+        var code = Hello(64, address, text);
+        return Elf64(address, new ElfSegmentSpec(address, address, code, (ulong)code.Length));
+    }
+
+    public static string WriteTemp(byte[] image, string suffix)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"actorvisor-test-{Guid.NewGuid():N}{suffix}");
+        File.WriteAllBytes(path, image);
+        return path;
+    }
+
+    private static void U16(byte[] b, int o, ushort v) => BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(o), v);
+    private static void U32(byte[] b, int o, uint v) => BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(o), v);
+    private static void U64(byte[] b, int o, ulong v) => BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(o), v);
+}
