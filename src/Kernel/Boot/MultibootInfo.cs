@@ -105,9 +105,6 @@ public static class MultibootInfo
     private static void CheckFits(GuestMemory mem, ulong at, ulong len, string what)
     {
         if (at + len > 0xFFFF_FFFFUL || !mem.IsRam(at, Math.Max(len, 1)))
-            throw new BootImageException($"the {what} does not fit in guest RAM below 4 GiB (at 0x{at:x}, {len} bytes); give the guest more memory");
+            throw new KernelImageException($"the {what} does not fit in guest RAM below 4 GiB (at 0x{at:x}, {len} bytes); give the guest more memory");
     }
 }
-
-/// <summary>A kernel image or boot file that cannot be loaded; the message says why.</summary>
-public sealed class BootImageException(string message) : Exception(message);

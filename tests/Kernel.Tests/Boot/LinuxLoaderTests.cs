@@ -32,10 +32,10 @@ public class LinuxLoaderTests
     [Fact]
     public void RejectsWhatIsNotAUsableBzImage()
     {
-        Assert.Contains("not a Linux bzImage", Assert.Throws<BootImageException>(() => BzImageHeader.Parse(new byte[4096])).Message);
-        Assert.Contains("too old", Assert.Throws<BootImageException>(() => BzImageHeader.Parse(FakeBzImage(version: 0x20A))).Message);
-        Assert.Contains("64-bit entry", Assert.Throws<BootImageException>(() => BzImageHeader.Parse(FakeBzImage(xloadflags: 0))).Message);
-        Assert.Contains("zImage", Assert.Throws<BootImageException>(() => BzImageHeader.Parse(FakeBzImage(loadflags: 0))).Message);
+        Assert.Contains("not a Linux bzImage", Assert.Throws<KernelImageException>(() => BzImageHeader.Parse(new byte[4096])).Message);
+        Assert.Contains("too old", Assert.Throws<KernelImageException>(() => BzImageHeader.Parse(FakeBzImage(version: 0x20A))).Message);
+        Assert.Contains("64-bit entry", Assert.Throws<KernelImageException>(() => BzImageHeader.Parse(FakeBzImage(xloadflags: 0))).Message);
+        Assert.Contains("zImage", Assert.Throws<KernelImageException>(() => BzImageHeader.Parse(FakeBzImage(loadflags: 0))).Message);
     }
 
     [Fact]
@@ -81,10 +81,10 @@ public class LinuxLoaderTests
     public void RefusesTooLittleMemoryAndTooLongCommandLines()
     {
         using var small = new GuestMemory(16 << 20);
-        Assert.Contains("more memory", Assert.Throws<BootImageException>(() =>
+        Assert.Contains("more memory", Assert.Throws<KernelImageException>(() =>
             LinuxLoader.Load(new SoftwareCpu(0, small, new TestPlatform()), FakeBzImage(), "", [])).Message);
         using var mem = new GuestMemory(64 << 20);
-        Assert.Contains("at most 2047", Assert.Throws<BootImageException>(() =>
+        Assert.Contains("at most 2047", Assert.Throws<KernelImageException>(() =>
             LinuxLoader.Load(new SoftwareCpu(0, mem, new TestPlatform()), FakeBzImage(), new string('x', 3000), [])).Message);
     }
 

@@ -47,15 +47,15 @@ public sealed record BzImageHeader
     /// <summary>Parses and validates the header for a 64-bit direct boot; the message says what is wrong.</summary>
     public static BzImageHeader Parse(ReadOnlySpan<byte> image)
     {
-        if (!LooksLikeBzImage(image)) throw new BootImageException("not a Linux bzImage (no 0xAA55 boot flag and \"HdrS\" header)");
+        if (!LooksLikeBzImage(image)) throw new KernelImageException("not a Linux bzImage (no 0xAA55 boot flag and \"HdrS\" header)");
         var version = BinaryPrimitives.ReadUInt16LittleEndian(image[OffVersion..]);
         // 2.12 added xloadflags (the 64-bit entry flag) and 2.10 pref_address/init_size.
-        if (version < 0x20C) throw new BootImageException($"boot protocol {version >> 8}.{version & 0xFF} is too old: 2.12 or later is needed for a 64-bit entry");
+        if (version < 0x20C) throw new KernelImageException($"boot protocol {version >> 8}.{version & 0xFF} is too old: 2.12 or later is needed for a 64-bit entry");
         var setupSects = image[OffSetupSects] == 0 ? 4 : image[OffSetupSects];
         var xlf = BinaryPrimitives.ReadUInt16LittleEndian(image[OffXLoadFlags..]);
-        if ((xlf & XlfKernel64) == 0) throw new BootImageException("the kernel has no 64-bit entry point (xloadflags bit 0 clear)");
+        if ((xlf & XlfKernel64) == 0) throw new KernelImageException("the kernel has no 64-bit entry point (xloadflags bit 0 clear)");
         var loadFlags = image[OffLoadFlags];
-        if ((loadFlags & LoadedHigh) == 0) throw new BootImageException("a zImage (loaded low) is not supported; use a bzImage");
+        if ((loadFlags & LoadedHigh) == 0) throw new KernelImageException("a zImage (loaded low) is not supported; use a bzImage");
         var h = new BzImageHeader
         {
             SetupSectors = setupSects,
@@ -70,7 +70,7 @@ public sealed record BzImageHeader
             InitSize = BinaryPrimitives.ReadUInt32LittleEndian(image[OffInitSize..]),
             HeaderLength = 0x202 + image[OffHeaderEndJump] - OffSetupSects,
         };
-        if (h.KernelOffset >= image.Length) throw new BootImageException("the bzImage is truncated: no protected-mode kernel after the setup sectors");
+        if (h.KernelOffset >= image.Length) throw new KernelImageException("the bzImage is truncated: no protected-mode kernel after the setup sectors");
         return h;
     }
 }

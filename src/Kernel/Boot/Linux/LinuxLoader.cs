@@ -32,12 +32,12 @@ public static class LinuxLoader
         var load = h.PrefAddress != 0 ? h.PrefAddress : 0x100000;
         var need = Math.Max((ulong)h.InitSize, (ulong)kernel.Length);
         if (!mem.IsRam(load, need))
-            throw new BootImageException($"the kernel needs {need >> 20} MiB from 0x{load:x}; give the guest more memory (-m)");
+            throw new KernelImageException($"the kernel needs {need >> 20} MiB from 0x{load:x}; give the guest more memory (-m)");
         mem.Write(load, kernel);
 
         var cmd = Encoding.ASCII.GetBytes(cmdline + "\0");
         if ((uint)cmd.Length > h.CmdlineSize + 1)
-            throw new BootImageException($"the command line is {cmd.Length - 1} bytes; this kernel takes at most {h.CmdlineSize}");
+            throw new KernelImageException($"the command line is {cmd.Length - 1} bytes; this kernel takes at most {h.CmdlineSize}");
         mem.Write(CmdLineAddress, cmd);
 
         // The initrd goes as high as allowed, page-aligned, below initrd_addr_max and the top of low RAM.
@@ -46,7 +46,7 @@ public static class LinuxLoader
         {
             var top = Math.Min((ulong)h.InitrdAddrMax + 1, mem.LowRegion.Size);
             if ((ulong)initrd.Length + load + need > top)
-                throw new BootImageException($"the initrd ({initrd.Length >> 20} MiB) does not fit beside the kernel; give the guest more memory (-m)");
+                throw new KernelImageException($"the initrd ({initrd.Length >> 20} MiB) does not fit beside the kernel; give the guest more memory (-m)");
             initrdAddr = (top - (ulong)initrd.Length) & ~0xFFFUL;
             mem.Write(initrdAddr, initrd);
         }
@@ -83,7 +83,7 @@ public static class LinuxLoader
         zp[ZeroPage.OffExtRamdiskSize] = (byte)(initrdSize >> 32);
 
         var map = PhysicalMemoryMap.For(mem);
-        if (map.Count > ZeroPage.E820MaxEntries) throw new BootImageException("too many e820 entries");
+        if (map.Count > ZeroPage.E820MaxEntries) throw new KernelImageException("too many e820 entries");
         zp[ZeroPage.OffE820Entries] = (byte)map.Count;
         for (var i = 0; i < map.Count; i++)
         {
