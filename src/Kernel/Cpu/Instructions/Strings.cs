@@ -2,9 +2,309 @@ using Iced.Intel;
 
 namespace Actorvisor.Kernel.Cpu.Instructions;
 
+/// <summary>
+/// String instructions (SDM Vol. 2, MOVS, CMPS, SCAS, LODS, STOS, INS, OUTS, and REP/REPE/REPNE):
+/// the source is seg:(E/R)SI with seg DS or an override, the destination ES:(E/R)DI; the address size
+/// (Iced's MemorySegSI/ESI/RSI and MemoryESDI/ESEDI/ESRDI) picks the index and count registers; DF picks
+/// the direction.
+///
+/// A REP instruction runs at most <see cref="ChunkIterations"/> iterations per execution; if work remains
+/// it leaves RIP on itself so the run loop re-executes it after looking at interrupts and kicks. Registers
+/// are updated per iteration, so a fault mid-way leaves RCX/RSI/RDI at the faulting iteration, as on
+/// hardware, and the instruction restarts from there.
+/// </summary>
 internal static unsafe class Strings
 {
+    /// <summary>Iterations per execution of a REP string instruction before it yields to the run loop.</summary>
+    public const int ChunkIterations = 4096;
+
     public static void Register(Dispatch.HandlerTable t)
     {
+        // Registered by code: MOVSD and CMPSD share their mnemonics with SSE instructions.
+        t.Set(Code.Movsb_m8_m8, &Movs);
+        t.Set(Code.Movsw_m16_m16, &Movs);
+        t.Set(Code.Movsd_m32_m32, &Movs);
+        t.Set(Code.Movsq_m64_m64, &Movs);
+        t.Set(Code.Cmpsb_m8_m8, &Cmps);
+        t.Set(Code.Cmpsw_m16_m16, &Cmps);
+        t.Set(Code.Cmpsd_m32_m32, &Cmps);
+        t.Set(Code.Cmpsq_m64_m64, &Cmps);
+        t.Set(Code.Scasb_AL_m8, &Scas);
+        t.Set(Code.Scasw_AX_m16, &Scas);
+        t.Set(Code.Scasd_EAX_m32, &Scas);
+        t.Set(Code.Scasq_RAX_m64, &Scas);
+        t.Set(Code.Lodsb_AL_m8, &Lods);
+        t.Set(Code.Lodsw_AX_m16, &Lods);
+        t.Set(Code.Lodsd_EAX_m32, &Lods);
+        t.Set(Code.Lodsq_RAX_m64, &Lods);
+        t.Set(Code.Stosb_m8_AL, &Stos);
+        t.Set(Code.Stosw_m16_AX, &Stos);
+        t.Set(Code.Stosd_m32_EAX, &Stos);
+        t.Set(Code.Stosq_m64_RAX, &Stos);
+        t.Set(Code.Insb_m8_DX, &Ins);
+        t.Set(Code.Insw_m16_DX, &Ins);
+        t.Set(Code.Insd_m32_DX, &Ins);
+        t.Set(Code.Outsb_DX_m8, &Outs);
+        t.Set(Code.Outsw_DX_m16, &Outs);
+        t.Set(Code.Outsd_DX_m32, &Outs);
+    }
+
+    /// <summary>The registers and sizes one string instruction works with.</summary>
+    private ref struct Ctx
+    {
+        public SoftwareCpu Cpu;
+        /// <summary>Element size in bytes.</summary>
+        public int Size;
+        /// <summary>Address size in bytes (2, 4, 8): the width of SI, DI and the count.</summary>
+        public int AddrSize;
+        public ulong AddrMask;
+        /// <summary>Signed step per element: ±Size by DF.</summary>
+        public ulong Step;
+        public int SrcSeg;
+        public bool Rep;
+
+        public readonly ulong Si => Cpu.Gprs[Gpr.RSI] & AddrMask;
+        public readonly ulong Di => Cpu.Gprs[Gpr.RDI] & AddrMask;
+        public readonly ulong Count => Cpu.Gprs[Gpr.RCX] & AddrMask;
+        public readonly void AdvanceSi() => Set(Gpr.RSI, Cpu.Gprs[Gpr.RSI] + Step);
+        public readonly void AdvanceDi() => Set(Gpr.RDI, Cpu.Gprs[Gpr.RDI] + Step);
+        public readonly void DecrementCount() => Set(Gpr.RCX, Cpu.Gprs[Gpr.RCX] - 1);
+
+        /// <summary>A register write at the address size: 16-bit keeps the upper bits, 32-bit zero-extends.</summary>
+        private readonly void Set(int reg, ulong v)
+        {
+            ref var g = ref Cpu.Gprs[reg];
+            g = AddrSize switch
+            {
+                2 => (g & ~0xFFFFUL) | (v & 0xFFFF),
+                4 => v & 0xFFFF_FFFF,
+                _ => v,
+            };
+        }
+    }
+
+    private static int AddressSizeOf(OpKind k) => k switch
+    {
+        OpKind.MemorySegSI or OpKind.MemorySegDI or OpKind.MemoryESDI => 2,
+        OpKind.MemorySegESI or OpKind.MemorySegEDI or OpKind.MemoryESEDI => 4,
+        _ => 8,
+    };
+
+    private static Ctx Context(SoftwareCpu cpu, in Instruction i, int size, OpKind stringOperand)
+    {
+        var addr = AddressSizeOf(stringOperand);
+        return new Ctx
+        {
+            Cpu = cpu,
+            Size = size,
+            AddrSize = addr,
+            AddrMask = addr == 8 ? ulong.MaxValue : addr == 4 ? 0xFFFF_FFFFUL : 0xFFFFUL,
+            Step = cpu.DF ? (ulong)(-size) : (ulong)size,
+            SrcSeg = SoftwareCpu.SegIndex(i.MemorySegment),
+            // F2 on a non-comparing string instruction repeats like F3 (the SDM reserves it; hardware repeats).
+            Rep = i.HasRepPrefix || i.HasRepnePrefix,
+        };
+    }
+
+    private static int ElementSize(in Instruction i) => i.MemorySize.GetSize();
+
+    /// <summary>
+    /// Runs the iterations of one execution: <paramref name="step"/> does one element and returns false
+    /// to stop early (REPE/REPNE). Without REP it runs once; with REP it stops at a zero count, or after
+    /// <see cref="ChunkIterations"/> with RIP left on the instruction so the run loop comes back.
+    /// </summary>
+    private static void Repeat<T>(ref Ctx c, ref T step) where T : struct, IStep
+    {
+        if (!c.Rep)
+        {
+            step.Do(ref c);
+            return;
+        }
+        for (var n = 0; n < ChunkIterations; n++)
+        {
+            if (c.Count == 0) return;
+            var more = step.Do(ref c);
+            c.DecrementCount();
+            if (!more || c.Count == 0) return;
+        }
+        c.Cpu.Rip = c.Cpu.CurrentIp;
+    }
+
+    private interface IStep
+    {
+        /// <summary>One element; false ends a REPE/REPNE loop.</summary>
+        bool Do(ref Ctx c);
+    }
+
+    // ---- MOVS, STOS, LODS ----
+
+    private struct MovsStep : IStep
+    {
+        public bool Do(ref Ctx c)
+        {
+            var v = c.Cpu.ReadMem(c.SrcSeg, c.Si, c.Size);
+            c.Cpu.WriteMem(Seg.ES, c.Di, c.Size, v);
+            c.AdvanceSi();
+            c.AdvanceDi();
+            return true;
+        }
+    }
+
+    private static void Movs(SoftwareCpu cpu, in Instruction i)
+    {
+        var c = Context(cpu, in i, ElementSize(in i), i.Op0Kind);
+        var s = new MovsStep();
+        Repeat(ref c, ref s);
+    }
+
+    private struct StosStep : IStep
+    {
+        public ulong Value;
+
+        public bool Do(ref Ctx c)
+        {
+            c.Cpu.WriteMem(Seg.ES, c.Di, c.Size, Value);
+            c.AdvanceDi();
+            return true;
+        }
+    }
+
+    private static void Stos(SoftwareCpu cpu, in Instruction i)
+    {
+        var size = ElementSize(in i);
+        var c = Context(cpu, in i, size, i.Op0Kind);
+        var s = new StosStep { Value = cpu.Gprs[Gpr.RAX] & SoftwareCpu.SizeMask(size) };
+        Repeat(ref c, ref s);
+    }
+
+    private struct LodsStep : IStep
+    {
+        public Iced.Intel.Register Acc;
+
+        public bool Do(ref Ctx c)
+        {
+            var v = c.Cpu.ReadMem(c.SrcSeg, c.Si, c.Size);
+            c.Cpu.WriteGpr(Acc, v);
+            c.AdvanceSi();
+            return true;
+        }
+    }
+
+    private static void Lods(SoftwareCpu cpu, in Instruction i)
+    {
+        var c = Context(cpu, in i, ElementSize(in i), i.Op1Kind);
+        var s = new LodsStep { Acc = i.Op0Register };
+        Repeat(ref c, ref s);
+    }
+
+    // ---- CMPS, SCAS ----
+
+    /// <summary>REPE continues while equal (ZF=1), REPNE while not equal; plain REP is REPE for these.</summary>
+    private static bool Continue(bool repne, ulong a, ulong b) => repne ? a != b : a == b;
+
+    private struct CmpsStep : IStep
+    {
+        public bool Repne;
+
+        public bool Do(ref Ctx c)
+        {
+            // CMPS subtracts the ES:DI element from the seg:SI element.
+            var a = c.Cpu.ReadMem(c.SrcSeg, c.Si, c.Size);
+            var b = c.Cpu.ReadMem(Seg.ES, c.Di, c.Size);
+            c.AdvanceSi();
+            c.AdvanceDi();
+            c.Cpu.SetLazy(FlagOp.Sub, c.Size, a, b, a - b);
+            return Continue(Repne, a, b);
+        }
+    }
+
+    private static void Cmps(SoftwareCpu cpu, in Instruction i)
+    {
+        var c = Context(cpu, in i, ElementSize(in i), i.Op0Kind);
+        var s = new CmpsStep { Repne = i.HasRepnePrefix };
+        Repeat(ref c, ref s);
+    }
+
+    private struct ScasStep : IStep
+    {
+        public ulong Acc;
+        public bool Repne;
+
+        public bool Do(ref Ctx c)
+        {
+            var b = c.Cpu.ReadMem(Seg.ES, c.Di, c.Size);
+            c.AdvanceDi();
+            c.Cpu.SetLazy(FlagOp.Sub, c.Size, Acc, b, Acc - b);
+            return Continue(Repne, Acc, b);
+        }
+    }
+
+    private static void Scas(SoftwareCpu cpu, in Instruction i)
+    {
+        var size = ElementSize(in i);
+        var c = Context(cpu, in i, size, i.Op1Kind);
+        var s = new ScasStep { Acc = cpu.Gprs[Gpr.RAX] & SoftwareCpu.SizeMask(size), Repne = i.HasRepnePrefix };
+        Repeat(ref c, ref s);
+    }
+
+    // ---- INS, OUTS ----
+
+    private struct InsStep : IStep
+    {
+        public ushort Port;
+
+        public bool Do(ref Ctx c)
+        {
+            var cpu = c.Cpu;
+            cpu.CheckIoPermission(Port, c.Size);
+            // Check the destination before the port read, so a fault does not lose the device's data.
+            var la = cpu.SegmentedAddress(Seg.ES, c.Di, c.Size, AccessKind.Write);
+            ProbeWrite(cpu, la, c.Size);
+            var v = cpu.Platform.PortRead(cpu.Id, Port, c.Size);
+            cpu.WriteLinear(la, c.Size, v);
+            c.AdvanceDi();
+            return true;
+        }
+    }
+
+    /// <summary>Faults now if a write to [la, la+size) would (a #PF on either page), without writing.</summary>
+    private static void ProbeWrite(SoftwareCpu cpu, ulong la, int size)
+    {
+        var user = cpu.Cpl == 3;
+        cpu.Translate(la, AccessKind.Write, user);
+        var last = la + (ulong)size - 1;
+        if ((last >> 12) != (la >> 12)) cpu.Translate(last, AccessKind.Write, user);
+    }
+
+    private static void Ins(SoftwareCpu cpu, in Instruction i)
+    {
+        var c = Context(cpu, in i, ElementSize(in i), i.Op0Kind);
+        var s = new InsStep { Port = (ushort)cpu.Gprs[Gpr.RDX] };
+        Repeat(ref c, ref s);
+        cpu.EndBlock = true;
+    }
+
+    private struct OutsStep : IStep
+    {
+        public ushort Port;
+
+        public bool Do(ref Ctx c)
+        {
+            var cpu = c.Cpu;
+            cpu.CheckIoPermission(Port, c.Size);
+            var v = cpu.ReadMem(c.SrcSeg, c.Si, c.Size);
+            cpu.Platform.PortWrite(cpu.Id, Port, c.Size, (uint)v);
+            c.AdvanceSi();
+            return true;
+        }
+    }
+
+    private static void Outs(SoftwareCpu cpu, in Instruction i)
+    {
+        var c = Context(cpu, in i, ElementSize(in i), i.Op1Kind);
+        var s = new OutsStep { Port = (ushort)cpu.Gprs[Gpr.RDX] };
+        Repeat(ref c, ref s);
+        // A port write may raise an interrupt or stop the machine: let the run loop look.
+        cpu.EndBlock = true;
     }
 }
