@@ -29,15 +29,22 @@ internal static unsafe class Shifts
         (int)(cpu.ReadOperand(in i, op) & (size == 8 ? 0x3FUL : 0x1FUL));
 
     /// <summary>
-    /// Reads the destination for a shift. With a count of 0 nothing is written and no flags change; the
-    /// memory operand is still checked (the access happens on hardware too).
+    /// A masked count of 0: no flag changes and memory is not written (its write check still happened), but
+    /// a 32-bit register destination is written back, so in 64-bit mode its upper half is cleared, as the
+    /// host does.
     /// </summary>
+    private static void NoCount(SoftwareCpu cpu, in Instruction i, ulong la, ulong d)
+    {
+        if (i.Op0Kind == OpKind.Register) cpu.CompleteUpdate(in i, la, d);
+    }
+
+    /// <summary>SHL/SAL, SHR, SAR with lazy flags.</summary>
     private static void Shift(SoftwareCpu cpu, in Instruction i, FlagOp kind)
     {
         var size = SoftwareCpu.OperandSize(in i, 0);
         var count = Count(cpu, in i, 1, size);
         var d = cpu.ReadForUpdate(in i, out var la);
-        if (count == 0) return;
+        if (count == 0) { NoCount(cpu, in i, la, d); return; }
         var r = kind switch
         {
             FlagOp.Shl => d << count,
@@ -73,7 +80,7 @@ internal static unsafe class Shifts
         var size = SoftwareCpu.OperandSize(in i, 0);
         var count = Count(cpu, in i, 1, size);
         var d = cpu.ReadForUpdate(in i, out var la);
-        if (count == 0) return;
+        if (count == 0) { NoCount(cpu, in i, la, d); return; }
         var bits = size * 8;
         var n = count % bits;
         var r = n == 0 ? d : ((d << n) | (d >> (bits - n))) & SoftwareCpu.SizeMask(size);
@@ -88,7 +95,7 @@ internal static unsafe class Shifts
         var size = SoftwareCpu.OperandSize(in i, 0);
         var count = Count(cpu, in i, 1, size);
         var d = cpu.ReadForUpdate(in i, out var la);
-        if (count == 0) return;
+        if (count == 0) { NoCount(cpu, in i, la, d); return; }
         var bits = size * 8;
         var n = count % bits;
         var r = n == 0 ? d : ((d >> n) | (d << (bits - n))) & SoftwareCpu.SizeMask(size);
@@ -113,7 +120,7 @@ internal static unsafe class Shifts
         var size = SoftwareCpu.OperandSize(in i, 0);
         var count = Count(cpu, in i, 1, size);
         var d = cpu.ReadForUpdate(in i, out var la);
-        if (count == 0) return;
+        if (count == 0) { NoCount(cpu, in i, la, d); return; }
         var bits = size * 8;
         var n = CarryRotateCount(count, size);
         var cfIn = cpu.GetCF();
@@ -131,7 +138,7 @@ internal static unsafe class Shifts
         var size = SoftwareCpu.OperandSize(in i, 0);
         var count = Count(cpu, in i, 1, size);
         var d = cpu.ReadForUpdate(in i, out var la);
-        if (count == 0) return;
+        if (count == 0) { NoCount(cpu, in i, la, d); return; }
         var bits = size * 8;
         var n = CarryRotateCount(count, size);
         var cfIn = cpu.GetCF();
@@ -145,8 +152,9 @@ internal static unsafe class Shifts
 
     /// <summary>
     /// SHLD r/m, r, count: shift DEST left filling from the top of SRC. CF = last bit out of DEST; SF, ZF,
-    /// PF from the result; OF = sign change (count 1). For 16-bit operands a count above 16 is undefined:
-    /// we shift the 48-bit value DEST:SRC:DEST, which is what the host (and Intel) produce.
+    /// PF from the result; OF = sign change for a count of 1. Undefined cases, as the host (AMD Zen) does
+    /// them: OF for other counts = CF XOR MSB(DEST &lt;&lt; count) (the count-1 rule generalised); for a 16-bit
+    /// operand and a count of 17..31 the result is SRC rotated left by count − 16, with CF = 0.
     /// </summary>
     private static void Shld(SoftwareCpu cpu, in Instruction i)
     {
@@ -154,16 +162,15 @@ internal static unsafe class Shifts
         var count = Count(cpu, in i, 2, size);
         var s = cpu.ReadGpr(i.Op1Register);
         var d = cpu.ReadForUpdate(in i, out var la);
-        if (count == 0) return;
+        if (count == 0) { NoCount(cpu, in i, la, d); return; }
         var bits = size * 8;
         ulong r;
         bool cf;
-        if (size == 2 && count > 16)
+        if (count > bits)
         {
-            // DEST:SRC:DEST as 48 bits, shifted left by count; the result is its top 16 bits.
-            var v = (d << 32) | (s << 16) | d;
-            r = (v >> (48 - count)) & 0xFFFF;
-            cf = ((v >> (48 - count)) & 0x10000) != 0;
+            var n = count - 16;
+            r = ((s << n) | (s >> (16 - n))) & 0xFFFF;
+            cf = false;
         }
         else
         {
@@ -172,25 +179,30 @@ internal static unsafe class Shifts
             cf = ((d >> (bits - count)) & 1) != 0;
         }
         cpu.CompleteUpdate(in i, la, r);
-        SetDoubleShiftFlags(cpu, size, d, r, cf);
+        var shiftedOut = count >= bits ? 0 : d << count;
+        SetDoubleShiftFlags(cpu, size, r, cf, Msb(shiftedOut, size) != cf);
     }
 
-    /// <summary>SHRD r/m, r, count: shift DEST right filling from the bottom of SRC (see <see cref="Shld"/> for the undefined cases).</summary>
+    /// <summary>
+    /// SHRD r/m, r, count: shift DEST right filling from the bottom of SRC. OF = the top two result bits
+    /// differ (the sign change for a count of 1; the host uses it for every count). For a 16-bit operand and
+    /// a count of 17..31 (undefined) the result is SRC rotated right by count − 16, with CF = 0, as on the host.
+    /// </summary>
     private static void Shrd(SoftwareCpu cpu, in Instruction i)
     {
         var size = SoftwareCpu.OperandSize(in i, 0);
         var count = Count(cpu, in i, 2, size);
         var s = cpu.ReadGpr(i.Op1Register);
         var d = cpu.ReadForUpdate(in i, out var la);
-        if (count == 0) return;
+        if (count == 0) { NoCount(cpu, in i, la, d); return; }
         var bits = size * 8;
         ulong r;
         bool cf;
-        if (size == 2 && count > 16)
+        if (count > bits)
         {
-            var v = (d << 32) | (s << 16) | d;
-            r = (v >> count) & 0xFFFF;
-            cf = ((v >> (count - 1)) & 1) != 0;
+            var n = count - 16;
+            r = ((s >> n) | (s << (16 - n))) & 0xFFFF;
+            cf = false;
         }
         else
         {
@@ -199,15 +211,15 @@ internal static unsafe class Shifts
             cf = ((d >> (count - 1)) & 1) != 0;
         }
         cpu.CompleteUpdate(in i, la, r);
-        SetDoubleShiftFlags(cpu, size, d, r, cf);
+        SetDoubleShiftFlags(cpu, size, r, cf, Msb(r, size) != Msb(r << 1, size));
     }
 
-    /// <summary>SF/ZF/PF from the result, CF given, OF = the sign changed; AF (undefined) set as the host does.</summary>
-    private static void SetDoubleShiftFlags(SoftwareCpu cpu, int size, ulong d, ulong r, bool cf)
+    /// <summary>SF/ZF/PF from the result, CF and OF given; AF (undefined) set, as the host does.</summary>
+    private static void SetDoubleShiftFlags(SoftwareCpu cpu, int size, ulong r, bool cf, bool of)
     {
         var f = SoftwareCpu.ResultFlags(r, size) | RFlags.AF;
         if (cf) f |= RFlags.CF;
-        if (Msb(r, size) != Msb(d, size)) f |= RFlags.OF;
+        if (of) f |= RFlags.OF;
         cpu.SetArithFlags(f);
     }
 }
