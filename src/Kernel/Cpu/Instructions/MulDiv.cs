@@ -6,10 +6,10 @@ namespace Actorvisor.Kernel.Cpu.Instructions;
 /// <summary>
 /// Multiply and divide (SDM Vol. 2A/2B, MUL, IMUL, DIV, IDIV).
 /// MUL/IMUL: CF = OF = the product does not fit the destination (MUL: the upper half is not zero; IMUL:
-/// the product is not the sign extension of its lower half). SF, ZF, AF, PF are undefined; we produce
-/// what the host (AMD Zen) does: SF, ZF, PF from the lower half of the product and AF clear.
-/// DIV/IDIV: #DE for a zero divisor or a quotient that does not fit; all six flags are undefined and we
-/// leave them unchanged.
+/// the product is not the sign extension of its lower half). SF, ZF, AF, PF are undefined; we leave them
+/// unchanged, as the host (AMD Zen) does.
+/// DIV/IDIV: #DE for a zero divisor or a quotient that does not fit (before anything changes); all six
+/// flags are undefined: we produce what the host (AMD Zen) does, CF and OF kept, AF set, SF, ZF, PF clear.
 /// </summary>
 internal static unsafe class MulDiv
 {
@@ -23,7 +23,7 @@ internal static unsafe class MulDiv
 
     private static void SetMulFlags(SoftwareCpu cpu, int size, ulong low, bool overflow)
     {
-        var f = SoftwareCpu.ResultFlags(low, size);
+        var f = cpu.ComputeArith() & ~(RFlags.CF | RFlags.OF);
         if (overflow) f |= RFlags.CF | RFlags.OF;
         cpu.SetArithFlags(f);
     }
@@ -156,6 +156,7 @@ internal static unsafe class MulDiv
         var rem = (ulong)(dividend % s);
         if (q > SoftwareCpu.SizeMask(size)) throw CpuFault.DivideError();
         WriteQuotientRemainder(cpu, size, (ulong)q, rem);
+        SetDivFlags(cpu);
     }
 
     /// <summary>IDIV r/m: signed; the quotient truncates toward zero and the remainder takes the dividend's sign.</summary>
@@ -182,7 +183,11 @@ internal static unsafe class MulDiv
         var q = negQ ? (ulong)(0 - magQ) : (ulong)magQ;
         var rem = negDividend ? 0 - magR : magR;
         WriteQuotientRemainder(cpu, size, q & SoftwareCpu.SizeMask(size), rem & SoftwareCpu.SizeMask(size));
+        SetDivFlags(cpu);
     }
+
+    private static void SetDivFlags(SoftwareCpu cpu) =>
+        cpu.SetArithFlags((cpu.ComputeArith() & (RFlags.CF | RFlags.OF)) | RFlags.AF);
 
     private static UInt128 Dividend(ulong[] g, int size) => size switch
     {
