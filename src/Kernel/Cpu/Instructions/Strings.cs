@@ -66,9 +66,10 @@ internal static unsafe class Strings
         public readonly ulong Si => Cpu.Gprs[Gpr.RSI] & AddrMask;
         public readonly ulong Di => Cpu.Gprs[Gpr.RDI] & AddrMask;
         public readonly ulong Count => Cpu.Gprs[Gpr.RCX] & AddrMask;
-        public readonly void AdvanceSi() => Set(Gpr.RSI, Cpu.Gprs[Gpr.RSI] + Step);
-        public readonly void AdvanceDi() => Set(Gpr.RDI, Cpu.Gprs[Gpr.RDI] + Step);
-        public readonly void DecrementCount() => Set(Gpr.RCX, Cpu.Gprs[Gpr.RCX] - 1);
+        public readonly void AdvanceSi(ulong n = 1) => Set(Gpr.RSI, Cpu.Gprs[Gpr.RSI] + Step * n);
+        public readonly void AdvanceDi(ulong n = 1) => Set(Gpr.RDI, Cpu.Gprs[Gpr.RDI] + Step * n);
+        public readonly void DecrementCount(ulong n = 1) => Set(Gpr.RCX, Cpu.Gprs[Gpr.RCX] - n);
+        public readonly bool Down => Step != (ulong)Size;
 
         /// <summary>A register write at the address size: 16-bit keeps the upper bits, 32-bit zero-extends.</summary>
         private readonly void Set(int reg, ulong v)
@@ -154,7 +155,8 @@ internal static unsafe class Strings
     {
         var c = Context(cpu, in i, ElementSize(in i), i.Op0Kind);
         var s = new MovsStep();
-        Repeat(ref c, ref s);
+        if (c.Rep) RepeatInBlocks(ref c, ref s, movs: true, 0);
+        else s.Do(ref c);
     }
 
     private struct StosStep : IStep
@@ -174,7 +176,8 @@ internal static unsafe class Strings
         var size = ElementSize(in i);
         var c = Context(cpu, in i, size, i.Op0Kind);
         var s = new StosStep { Value = cpu.Gprs[Gpr.RAX] & SoftwareCpu.SizeMask(size) };
-        Repeat(ref c, ref s);
+        if (c.Rep) RepeatInBlocks(ref c, ref s, movs: false, s.Value);
+        else s.Do(ref c);
     }
 
     private struct LodsStep : IStep
@@ -195,6 +198,149 @@ internal static unsafe class Strings
         var c = Context(cpu, in i, ElementSize(in i), i.Op1Kind);
         var s = new LodsStep { Acc = i.Op0Register };
         Repeat(ref c, ref s);
+    }
+
+    // ---- the REP MOVS / REP STOS fast path ----
+
+    /// <summary>
+    /// REP MOVS/STOS as runs of elements that stay inside one source and one destination page: each run is
+    /// translated and segment-checked once, then copied or filled through host pointers element by element
+    /// in the architectural order (so overlapping MOVS repeats a pattern exactly as on hardware). Elements
+    /// that cross a page, touch MMIO or a page holding decoded code, or would wrap a 16/32-bit index go
+    /// through <paramref name="step"/> one at a time. Faults happen at the first element of a run, with the
+    /// registers recording everything before it.
+    /// </summary>
+    private static void RepeatInBlocks<T>(ref Ctx c, ref T step, bool movs, ulong value) where T : struct, IStep
+    {
+        var budget = (ulong)ChunkIterations;
+        while (true)
+        {
+            var count = c.Count;
+            if (count == 0) return;
+            if (budget == 0)
+            {
+                c.Cpu.Rip = c.Cpu.CurrentIp;
+                return;
+            }
+            var n = Block(ref c, movs, value, Math.Min(budget, count));
+            if (n == 0)
+            {
+                step.Do(ref c);
+                c.DecrementCount();
+                n = 1;
+            }
+            budget -= n;
+        }
+    }
+
+    /// <summary>Moves or stores up to <paramref name="limit"/> elements within one page run; 0 if the checked path must do the next one.</summary>
+    private static ulong Block(ref Ctx c, bool movs, ulong value, ulong limit)
+    {
+        var cpu = c.Cpu;
+        var size = c.Size;
+        var n = limit;
+        ulong srcLa = 0;
+        byte* src = null;
+        if (movs)
+        {
+            srcLa = cpu.SegmentedAddress(c.SrcSeg, c.Si, size, AccessKind.Read);
+            n = Math.Min(n, RunLength(ref c, srcLa, c.Si));
+            if (n == 0) return 0;
+        }
+        var dstLa = cpu.SegmentedAddress(Seg.ES, c.Di, size, AccessKind.Write);
+        n = Math.Min(n, RunLength(ref c, dstLa, c.Di));
+        if (n <= 1) return 0;
+        // The last element's segment check covers the run (segment limits are one contiguous range); if it
+        // fails, the checked path raises the fault at the exact element.
+        var span = (n - 1) * c.Step;
+        try
+        {
+            if (movs) cpu.SegmentedAddress(c.SrcSeg, (c.Si + span) & c.AddrMask, size, AccessKind.Read);
+            cpu.SegmentedAddress(Seg.ES, (c.Di + span) & c.AddrMask, size, AccessKind.Write);
+        }
+        catch (CpuFault)
+        {
+            return 0;
+        }
+        if (movs && (src = HostPage(cpu, srcLa, write: false)) == null) return 0;
+        var dst = HostPage(cpu, dstLa, write: true);
+        if (dst == null) return 0;
+
+        var delta = c.Down ? -size : size;
+        var count = (int)n;
+        switch (size)
+        {
+            case 1:
+                if (movs) for (var k = 0; k < count; k++, src += delta, dst += delta) *dst = *src;
+                else for (var k = 0; k < count; k++, dst += delta) *dst = (byte)value;
+                break;
+            case 2:
+                if (movs) for (var k = 0; k < count; k++, src += delta, dst += delta) *(ushort*)dst = *(ushort*)src;
+                else for (var k = 0; k < count; k++, dst += delta) *(ushort*)dst = (ushort)value;
+                break;
+            case 4:
+                if (movs) for (var k = 0; k < count; k++, src += delta, dst += delta) *(uint*)dst = *(uint*)src;
+                else for (var k = 0; k < count; k++, dst += delta) *(uint*)dst = (uint)value;
+                break;
+            default:
+                if (movs) for (var k = 0; k < count; k++, src += delta, dst += delta) *(ulong*)dst = *(ulong*)src;
+                else for (var k = 0; k < count; k++, dst += delta) *(ulong*)dst = value;
+                break;
+        }
+        if (movs) c.AdvanceSi(n);
+        c.AdvanceDi(n);
+        c.DecrementCount(n);
+        return n;
+    }
+
+    /// <summary>
+    /// How many elements, starting at linear <paramref name="la"/> (index register value
+    /// <paramref name="index"/>) and going in the string direction, lie wholly in la's page without the
+    /// index wrapping at the address size.
+    /// </summary>
+    private static ulong RunLength(ref Ctx c, ulong la, ulong index)
+    {
+        var size = (ulong)c.Size;
+        var inPage = la & 0xFFF;
+        if (inPage + size > 0x1000) return 0;
+        ulong pageRun, indexRun;
+        if (c.Down)
+        {
+            pageRun = inPage / size + 1;
+            indexRun = index / size + 1;
+        }
+        else
+        {
+            pageRun = (0x1000 - inPage) / size;
+            indexRun = c.AddrMask - index < size - 1 ? 0 : (c.AddrMask - index - (size - 1)) / size + 1;
+        }
+        return Math.Min(pageRun, indexRun);
+    }
+
+    /// <summary>
+    /// The host address of linear <paramref name="la"/> for a run inside its page: the TLB when it hits,
+    /// else a page walk (which may raise #PF). Null for MMIO, and for writes to a page holding decoded code
+    /// (left to the checked path, which invalidates the decoded blocks).
+    /// </summary>
+    private static byte* HostPage(SoftwareCpu cpu, ulong la, bool write)
+    {
+        var tag = la & ~0xFFFUL;
+        ref var e = ref (write ? cpu.TlbW : cpu.TlbR)[(int)(la >> 12) & SoftwareCpu.TlbMask];
+        ulong physPage;
+        byte* host;
+        if (e.Tag == tag && e.Host != 0)
+        {
+            physPage = e.PhysPage;
+            host = (byte*)e.Host;
+        }
+        else
+        {
+            physPage = cpu.Translate(la, write ? AccessKind.Write : AccessKind.Read, cpu.Cpl == 3) & ~0xFFFUL;
+            host = cpu.Memory.HostPointer(physPage);
+            if (host == null || !cpu.Memory.IsRam(physPage, 0x1000)) return null;
+        }
+        if (write && cpu.Memory.IsCodePage(physPage >> 12)) return null;
+        return host + (la & 0xFFF);
     }
 
     // ---- CMPS, SCAS ----
