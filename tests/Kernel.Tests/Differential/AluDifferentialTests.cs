@@ -11,7 +11,7 @@ namespace Actorvisor.Kernel.Tests.Differential;
 [Collection("Native")]
 public class AluDifferentialTests
 {
-    private const int PerForm = 48;
+    private const int PerForm = 200;
 
     [SkippableFact]
     public void AddAdcSubSbbCmpMatchHost()
@@ -71,7 +71,7 @@ public class AluDifferentialTests
                 var form = Forms.RandomForm(code, h.Rng, memory: true, lockIt: v % 2 == 1,
                     memBase: new[] { 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 }[h.Rng.Next(11)])!;
                 form = new Form { Code = form.Code, RegIndex = form.RegIndex, MemBase = form.MemBase, Lock = form.Lock, Disp = size == 16 ? 16 * h.Rng.Next(-4, 4) : form.Disp };
-                for (var k = 0; k < 200; k++)
+                for (var k = 0; k < 600; k++)
                 {
                     var (regs, flags) = h.Inputs(form, alignment: size);
                     var addr = regs[form.MemBase] + (ulong)(long)form.Disp;

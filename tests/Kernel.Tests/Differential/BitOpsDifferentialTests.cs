@@ -32,7 +32,7 @@ public class BitOpsDifferentialTests
     {
         RequireNative();
         using var h = new DiffHarness(31);
-        h.RunForms(Forms.CodesOf(Mnemonic.Bt, Mnemonic.Bts, Mnemonic.Btr, Mnemonic.Btc), (_, _) => CF | ZF, 96,
+        h.RunForms(Forms.CodesOf(Mnemonic.Bt, Mnemonic.Bts, Mnemonic.Btr, Mnemonic.Btc), (_, _) => CF | ZF, 300,
             adjust: (f, regs) => ConstrainBitOffset(h, f, regs));
         h.AssertClean(4000);
     }
@@ -50,7 +50,7 @@ public class BitOpsDifferentialTests
     {
         RequireNative();
         using var h = new DiffHarness(32);
-        h.RunForms(Forms.CodesOf(Mnemonic.Bsf, Mnemonic.Bsr), (_, _) => ZF, 128, adjust: (f, regs) => MaybeZeroSource(h, f, regs));
+        h.RunForms(Forms.CodesOf(Mnemonic.Bsf, Mnemonic.Bsr), (_, _) => ZF, 400, adjust: (f, regs) => MaybeZeroSource(h, f, regs));
         h.AssertClean(2000);
     }
 
@@ -67,7 +67,7 @@ public class BitOpsDifferentialTests
             Mnemonic.Cmovge, Mnemonic.Cmovle, Mnemonic.Cmovg);
         // BSWAP of a 16-bit register is undefined: compared in the AMD-host test only.
         var bswap = Forms.CodesOf(Mnemonic.Bswap).Where(c => c != Code.Bswap_r16);
-        h.RunForms(setcc.Concat(cmov).Concat(bswap), (_, _) => AllArith, 40);
+        h.RunForms(setcc.Concat(cmov).Concat(bswap), (_, _) => AllArith, 100);
         h.AssertClean(3000);
     }
 

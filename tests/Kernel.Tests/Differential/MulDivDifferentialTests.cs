@@ -20,7 +20,7 @@ public class MulDivDifferentialTests
     {
         RequireNative();
         using var h = new DiffHarness(21);
-        h.RunForms(Forms.CodesOf(Mnemonic.Mul, Mnemonic.Imul), (_, _) => CF | OF, 96);
+        h.RunForms(Forms.CodesOf(Mnemonic.Mul, Mnemonic.Imul), (_, _) => CF | OF, 300);
         h.AssertClean(4000);
     }
 
@@ -38,7 +38,7 @@ public class MulDivDifferentialTests
     {
         RequireNative();
         using var h = new DiffHarness(23);
-        RunDivisions(h, 150);
+        RunDivisions(h, 400);
     }
 
     /// <summary>DIV/IDIV leave all six (undefined) flags as they were, as AMD does.</summary>

@@ -74,7 +74,7 @@ public class ShiftDifferentialTests
     {
         RequireNative();
         using var h = new DiffHarness(11);
-        RunShifts(h, Forms.CodesOf(Mnemonic.Shl, Mnemonic.Sal, Mnemonic.Shr, Mnemonic.Sar), 96);
+        RunShifts(h, Forms.CodesOf(Mnemonic.Shl, Mnemonic.Sal, Mnemonic.Shr, Mnemonic.Sar), 300);
         h.AssertClean(5000);
     }
 
@@ -83,7 +83,7 @@ public class ShiftDifferentialTests
     {
         RequireNative();
         using var h = new DiffHarness(12);
-        RunShifts(h, Forms.CodesOf(Mnemonic.Rol, Mnemonic.Ror, Mnemonic.Rcl, Mnemonic.Rcr), 96);
+        RunShifts(h, Forms.CodesOf(Mnemonic.Rol, Mnemonic.Ror, Mnemonic.Rcl, Mnemonic.Rcr), 300);
         h.AssertClean(5000);
     }
 
@@ -92,7 +92,7 @@ public class ShiftDifferentialTests
     {
         RequireNative();
         using var h = new DiffHarness(13);
-        RunShifts(h, Forms.CodesOf(Mnemonic.Shld, Mnemonic.Shrd), 128);
+        RunShifts(h, Forms.CodesOf(Mnemonic.Shld, Mnemonic.Shrd), 400);
         h.AssertClean(2000);
     }
 

@@ -94,7 +94,7 @@ public class StringDifferentialTests
     {
         RequireNative();
         using var h = new DiffHarness(41);
-        Run(h, 40, 40);
+        Run(h, 120, 40);
         h.AssertClean(4000);
     }
 
@@ -104,7 +104,7 @@ public class StringDifferentialTests
     {
         RequireNative();
         using var h = new DiffHarness(42);
-        Run(h, 2, 1500, minCount: 1000);
+        Run(h, 4, 1500, minCount: 1000);
         foreach (var make in new Make[] { (a, r) => Instruction.CreateMovsb(a, Register.None, r), (a, r) => Instruction.CreateStosb(a, r) })
         {
             var bytes = Forms.Encode(make(64, RepPrefixKind.Repe));
