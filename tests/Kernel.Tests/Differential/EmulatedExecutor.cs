@@ -48,8 +48,8 @@ internal sealed class EmulatedExecutor : IDisposable
     }
 
     /// <summary>
-    /// Runs the instruction to completion: a REP string instruction that yields (RIP left at itself) is
-    /// stepped again, as the run loop would, up to <paramref name="maxSteps"/> times.
+    /// Runs the instruction (or a straight-line sequence) to its end: a REP string instruction that yields
+    /// (RIP left at itself) is stepped again, as the run loop would, up to <paramref name="maxSteps"/> times.
     /// </summary>
     public Result Run(ReadOnlySpan<byte> instruction, ulong[] regs, ulong flags, Span<byte> buffer, int maxSteps = 1000)
     {
@@ -65,12 +65,13 @@ internal sealed class EmulatedExecutor : IDisposable
         var end = ip + (ulong)instruction.Length;
         try
         {
+            // Until RIP leaves the code: a sequence advances through it, a yielding REP stays on itself.
             do
             {
                 Cpu.StepRaw();
                 res.Steps++;
-            } while (Cpu.Rip == ip && res.Steps < maxSteps);
-            if (Cpu.Rip != end && Cpu.Rip != ip) throw new InvalidOperationException($"RIP went to 0x{Cpu.Rip:x}");
+            } while (Cpu.Rip >= ip && Cpu.Rip < end && res.Steps < maxSteps);
+            if (Cpu.Rip != end) throw new InvalidOperationException($"RIP went to 0x{Cpu.Rip:x}");
         }
         catch (CpuFault f)
         {
