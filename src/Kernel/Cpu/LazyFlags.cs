@@ -145,13 +145,13 @@ public sealed partial class SoftwareCpu
     }
 
     // Shift flags (SDM Vol. 2B, SAL/SAR/SHL/SHR). CF is the last bit shifted out; SF, ZF, PF follow the
-    // result; OF is defined for a count of 1 only. Undefined cases, chosen to match the host we test on
-    // (AMD Zen; Intel differs in places, and no guest may rely on either):
-    //   AF (undefined for any non-zero count): set, as AMD does.
-    //   OF for counts > 1: the count-1 formula applied to the final result (SHL: MSB(res) XOR CF;
-    //     SHR: MSB of the last intermediate step; SAR: 0).
-    //   CF of an 8/16-bit SHL/SHR with a count >= the width: the bit shifted out of a wide shifter
-    //     (0 once the count passes the width, for SHL the operand's LSB at count == width).
+    // result; OF is defined for a count of 1 only (SHL: MSB(result) XOR CF; SHR: MSB of the operand;
+    // SAR: 0). The undefined cases are produced as the host we test against (AMD Zen) produces them, which
+    // is the count-1 rule applied to the last step:
+    //   AF (undefined for any non-zero count): set.
+    //   OF for counts above 1: SHL MSB(result) XOR CF; SHR 0 (the sign bit before the last step is 0); SAR 0.
+    //   CF of an 8/16-bit SHL/SHR by the width or more: the bit a wide shifter moves out, i.e. for SHL the
+    //     operand's LSB at count == width and 0 beyond; for SHR 0 beyond the width.
 
     private static ulong ShiftLeftFlags(ulong dst, int count, ulong res, int size)
     {
@@ -166,19 +166,15 @@ public sealed partial class SoftwareCpu
     private static ulong ShiftRightFlags(ulong dst, int count, ulong res, int size)
     {
         var f = ResultFlags(res, size) | RFlags.AF;
-        if (count <= 64 && ((dst >> (count - 1)) & 1) != 0) f |= RFlags.CF;
-        // OF: the sign bit before the last step; for count 1 that is MSB(original).
-        var beforeLast = count - 1 >= 64 ? 0 : dst >> (count - 1);
-        if ((((beforeLast ^ (beforeLast >> 1)) >> (size * 8 - 1)) & 1) != 0 && count > 1) f |= RFlags.OF;
-        else if (count == 1 && (dst & SignBit(size)) != 0) f |= RFlags.OF;
+        if (((dst >> (count - 1)) & 1) != 0) f |= RFlags.CF;
+        if (count == 1 && (dst & SignBit(size)) != 0) f |= RFlags.OF;
         return f;
     }
 
     private static ulong SarFlags(ulong dst, int count, ulong res, int size)
     {
         var f = ResultFlags(res, size) | RFlags.AF;
-        var s = SignExtend(dst, size);
-        if (((s >> Math.Min(count - 1, 63)) & 1) != 0) f |= RFlags.CF;
+        if (((SignExtend(dst, size) >> (count - 1)) & 1) != 0) f |= RFlags.CF;
         return f;
     }
 

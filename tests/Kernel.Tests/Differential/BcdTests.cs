@@ -36,7 +36,7 @@ public class BcdTests
                 yield return new Input(code, (ushort)(ah << 8 | al), f | RandomOther(rng), defined);
         foreach (var imm in new byte[] { 10, 1, 7, 16, 255 })
             for (var al = 0; al < 256; al++)
-                yield return new Input([0xD4, imm], (ushort)(0x3300 | al), RandomOther(rng) | (ulong)rng.Next(2), MulDivDefined);
+                yield return new Input([0xD4, imm], (ushort)(0x3300 | al), RandomOther(rng) | (uint)rng.Next(2), MulDivDefined);
         foreach (var imm in new byte[] { 10, 0, 7, 255 })
             for (var al = 0; al < 256; al++)
             foreach (var ah in new[] { 0, 1, 9, 0xFF, rng.Next(256) })

@@ -83,7 +83,7 @@ public class StringDifferentialTests
                 var upper = addr == 32 ? (ulong)h.Rng.NextInt64() << 32 : 0;
                 regs[6] = si | upper;
                 regs[7] = di | upper;
-                regs[1] = (ulong)count | (addr == 32 ? (ulong)h.Rng.NextInt64() << 32 : 0);
+                regs[1] = (uint)count | (addr == 32 ? (ulong)h.Rng.NextInt64() << 32 : 0);
                 h.Check(bytes, regs, flags, AllArith);
             }
         }

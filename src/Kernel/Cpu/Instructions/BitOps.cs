@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Numerics;
 using Iced.Intel;
 
@@ -57,7 +58,7 @@ internal static unsafe class BitOps
         return addressSize == 8 ? ea : addressSize == 4 ? (uint)ea : (ushort)ea;
     }
 
-    /// <summary>CF ← the bit. ZF unaffected; OF, SF, AF, PF undefined: left unchanged (as the host does).</summary>
+    /// <summary>CF ← the bit. ZF unaffected; OF, SF, AF, PF undefined: left unchanged, as the host does.</summary>
     private static void SetCarry(SoftwareCpu cpu, bool cf)
     {
         var f = cpu.ComputeArith() & ~RFlags.CF;
@@ -115,13 +116,13 @@ internal static unsafe class BitOps
     // ---- BSF, BSR ----
 
     /// <summary>
-    /// BSF/BSR: ZF set and the destination left unchanged when the source is 0 (as AMD documents and Intel
-    /// does); otherwise ZF clear and the index of the lowest/highest set bit. CF, OF, SF, AF, PF are
-    /// undefined: we keep CF, OF, SF, AF and PF as they were... except as noted by the host comparison.
+    /// BSF/BSR: with a zero source ZF is set and the destination is left unchanged, upper half included (as
+    /// AMD documents and the host does; Intel calls it undefined); otherwise ZF is clear and the destination
+    /// gets the index of the lowest/highest set bit. CF, OF, SF, AF, PF are undefined: kept as they were,
+    /// as the host does.
     /// </summary>
     private static void BitScan(SoftwareCpu cpu, in Instruction i, bool reverse)
     {
-        var size = SoftwareCpu.OperandSize(in i, 0);
         var s = cpu.ReadOperand(in i, 1);
         var f = cpu.ComputeArith() & ~RFlags.ZF;
         if (s == 0)
@@ -132,7 +133,6 @@ internal static unsafe class BitOps
         var index = reverse ? 63 - BitOperations.LeadingZeroCount(s) : BitOperations.TrailingZeroCount(s);
         cpu.WriteGpr(i.Op0Register, (ulong)index);
         cpu.SetArithFlags(f);
-        _ = size;
     }
 
     private static void Bsf(SoftwareCpu cpu, in Instruction i) => BitScan(cpu, in i, reverse: false);
@@ -162,10 +162,8 @@ internal static unsafe class BitOps
         switch (r.GetSize())
         {
             case 2: cpu.WriteGpr(r, 0); break;
-            case 4: cpu.WriteGpr(r, BinaryReverse32((uint)v)); break;
-            default: cpu.WriteGpr(r, System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v)); break;
+            case 4: cpu.WriteGpr(r, BinaryPrimitives.ReverseEndianness((uint)v)); break;
+            default: cpu.WriteGpr(r, BinaryPrimitives.ReverseEndianness(v)); break;
         }
     }
-
-    private static uint BinaryReverse32(uint v) => System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v);
 }
