@@ -187,6 +187,24 @@ public class StringInstructionTests
     }
 
     [Fact]
+    public void SegmentLimitFaultMidRepStopsAtTheElementThatCrossesIt()
+    {
+        // 32-bit mode, ES limit 0x2FFF: STOSD at 0x2FF0.. stores four dwords, the fifth (0x3000) faults #GP.
+        using var emu = new EmulatedExecutor(StartMode.Protected32);
+        emu.Cpu.Segs[Seg.ES].Limit = 0x2FFF;
+        var regs = new ulong[16];
+        regs[Gpr.RCX] = 64;
+        regs[Gpr.RAX] = 0xA5A5_A5A5;
+        regs[Gpr.RDI] = 0x2FF0;
+        var e = emu.Run(Encode(Instruction.CreateRepStosd(32), 32), regs, 0, default);
+        Assert.Equal(Vectors.GP, e.Fault?.Vector);
+        Assert.Equal(60UL, e.Regs[Gpr.RCX]);
+        Assert.Equal(0x3000UL, e.Regs[Gpr.RDI]);
+        Assert.Equal(0xA5A5_A5A5U, emu.Memory.ReadUInt32(0x2FFC));
+        Assert.NotEqual(0xA5A5_A5A5U, emu.Memory.ReadUInt32(0x3000));
+    }
+
+    [Fact]
     public void InsIntoAFaultingDestinationDoesNotConsumePortData()
     {
         using var emu = new EmulatedExecutor();

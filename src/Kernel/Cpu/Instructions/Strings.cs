@@ -213,6 +213,7 @@ internal static unsafe class Strings
     private static void RepeatInBlocks<T>(ref Ctx c, ref T step, bool movs, ulong value) where T : struct, IStep
     {
         var budget = (ulong)ChunkIterations;
+        var fast = true;
         while (true)
         {
             var count = c.Count;
@@ -222,7 +223,7 @@ internal static unsafe class Strings
                 c.Cpu.Rip = c.Cpu.CurrentIp;
                 return;
             }
-            var n = Block(ref c, movs, value, Math.Min(budget, count));
+            var n = fast ? Block(ref c, movs, value, Math.Min(budget, count), out fast) : 0;
             if (n == 0)
             {
                 step.Do(ref c);
@@ -233,38 +234,28 @@ internal static unsafe class Strings
         }
     }
 
-    /// <summary>Moves or stores up to <paramref name="limit"/> elements within one page run; 0 if the checked path must do the next one.</summary>
-    private static ulong Block(ref Ctx c, bool movs, ulong value, ulong limit)
+    /// <summary>
+    /// Moves or stores up to <paramref name="limit"/> elements within one page run; 0 if the checked path
+    /// must do the next one (and <paramref name="keepFast"/> false if it should do all that remain).
+    /// </summary>
+    private static ulong Block(ref Ctx c, bool movs, ulong value, ulong limit, out bool keepFast)
     {
-        var cpu = c.Cpu;
         var size = c.Size;
-        var n = limit;
-        ulong srcLa = 0;
-        byte* src = null;
-        if (movs)
-        {
-            srcLa = cpu.SegmentedAddress(c.SrcSeg, c.Si, size, AccessKind.Read);
-            n = Math.Min(n, RunLength(ref c, srcLa, c.Si));
-            if (n == 0) return 0;
-        }
-        var dstLa = cpu.SegmentedAddress(Seg.ES, c.Di, size, AccessKind.Write);
-        n = Math.Min(n, RunLength(ref c, dstLa, c.Di));
-        if (n <= 1) return 0;
-        // The last element's segment check covers the run (segment limits are one contiguous range); if it
-        // fails, the checked path raises the fault at the exact element.
-        var span = (n - 1) * c.Step;
+        byte* src = null, dst;
+        ulong n;
+        keepFast = true;
         try
         {
-            if (movs) cpu.SegmentedAddress(c.SrcSeg, (c.Si + span) & c.AddrMask, size, AccessKind.Read);
-            cpu.SegmentedAddress(Seg.ES, (c.Di + span) & c.AddrMask, size, AccessKind.Write);
+            n = Prepare(ref c, movs, limit, ref src, out dst);
         }
         catch (CpuFault)
         {
+            // Some element of the run faults: the checked path raises it at the exact element, in the
+            // hardware's order (source first), for the rest of this execution.
+            keepFast = false;
             return 0;
         }
-        if (movs && (src = HostPage(cpu, srcLa, write: false)) == null) return 0;
-        var dst = HostPage(cpu, dstLa, write: true);
-        if (dst == null) return 0;
+        if (n == 0) return 0;
 
         var delta = c.Down ? -size : size;
         var count = (int)n;
@@ -291,6 +282,36 @@ internal static unsafe class Strings
         c.AdvanceDi(n);
         c.DecrementCount(n);
         return n;
+    }
+
+    /// <summary>
+    /// Finds the run: how many elements (at most <paramref name="limit"/>, at least 2 to be worth it) stay in
+    /// the current source and destination pages and pass their segment checks, and the host addresses of
+    /// their first elements. Returns 0 when the next element needs the checked path.
+    /// </summary>
+    private static ulong Prepare(ref Ctx c, bool movs, ulong limit, ref byte* src, out byte* dst)
+    {
+        var cpu = c.Cpu;
+        var size = c.Size;
+        dst = null;
+        var n = limit;
+        ulong srcLa = 0;
+        if (movs)
+        {
+            srcLa = cpu.SegmentedAddress(c.SrcSeg, c.Si, size, AccessKind.Read);
+            n = Math.Min(n, RunLength(ref c, srcLa, c.Si));
+            if (n == 0) return 0;
+        }
+        var dstLa = cpu.SegmentedAddress(Seg.ES, c.Di, size, AccessKind.Write);
+        n = Math.Min(n, RunLength(ref c, dstLa, c.Di));
+        if (n <= 1) return 0;
+        // The last element's segment check covers the run: a segment's valid offsets are one contiguous range.
+        var span = (n - 1) * c.Step;
+        if (movs) cpu.SegmentedAddress(c.SrcSeg, (c.Si + span) & c.AddrMask, size, AccessKind.Read);
+        cpu.SegmentedAddress(Seg.ES, (c.Di + span) & c.AddrMask, size, AccessKind.Write);
+        if (movs && (src = HostPage(cpu, srcLa, write: false)) == null) return 0;
+        dst = HostPage(cpu, dstLa, write: true);
+        return dst == null ? 0 : n;
     }
 
     /// <summary>
