@@ -204,8 +204,9 @@ internal static unsafe class Strings
 
     /// <summary>
     /// REP MOVS/STOS as runs of elements that stay inside one source and one destination page: each run is
-    /// translated and segment-checked once, then copied or filled through host pointers element by element
-    /// in the architectural order (so overlapping MOVS repeats a pattern exactly as on hardware). Elements
+    /// translated and segment-checked once, then filled or copied through host pointers in bulk (an
+    /// overlapping MOVS element by element in the architectural order, so it repeats a pattern exactly as
+    /// on hardware). Elements
     /// that cross a page, touch MMIO or a page holding decoded code, or would wrap a 16/32-bit index go
     /// through <paramref name="step"/> one at a time. Faults happen at the first element of a run, with the
     /// registers recording everything before it.
@@ -259,29 +260,49 @@ internal static unsafe class Strings
 
         var delta = c.Down ? -size : size;
         var count = (int)n;
-        switch (size)
+        var bytes = count * size;
+        // The run as a byte range (it is the same set of elements in either direction).
+        var dstLow = c.Down ? dst - (bytes - size) : dst;
+        if (!movs)
         {
-            case 1:
-                if (movs) for (var k = 0; k < count; k++, src += delta, dst += delta) *dst = *src;
-                else for (var k = 0; k < count; k++, dst += delta) *dst = (byte)value;
-                break;
-            case 2:
-                if (movs) for (var k = 0; k < count; k++, src += delta, dst += delta) *(ushort*)dst = *(ushort*)src;
-                else for (var k = 0; k < count; k++, dst += delta) *(ushort*)dst = (ushort)value;
-                break;
-            case 4:
-                if (movs) for (var k = 0; k < count; k++, src += delta, dst += delta) *(uint*)dst = *(uint*)src;
-                else for (var k = 0; k < count; k++, dst += delta) *(uint*)dst = (uint)value;
-                break;
-            default:
-                if (movs) for (var k = 0; k < count; k++, src += delta, dst += delta) *(ulong*)dst = *(ulong*)src;
-                else for (var k = 0; k < count; k++, dst += delta) *(ulong*)dst = value;
-                break;
+            switch (size)
+            {
+                case 1: new Span<byte>(dstLow, count).Fill((byte)value); break;
+                case 2: new Span<ushort>(dstLow, count).Fill((ushort)value); break;
+                case 4: new Span<uint>(dstLow, count).Fill((uint)value); break;
+                default: new Span<ulong>(dstLow, count).Fill(value); break;
+            }
+        }
+        else
+        {
+            var srcLow = c.Down ? src - (bytes - size) : src;
+            if (dstLow + bytes <= srcLow || srcLow + bytes <= dstLow) Buffer.MemoryCopy(srcLow, dstLow, bytes, bytes);
+            else CopyElements(src, dst, delta, count, size);
         }
         if (movs) c.AdvanceSi(n);
         c.AdvanceDi(n);
         c.DecrementCount(n);
         return n;
+    }
+
+    /// <summary>Overlapping MOVS: element by element in the architectural order (a forward copy onto itself repeats a pattern).</summary>
+    private static void CopyElements(byte* src, byte* dst, int delta, int count, int size)
+    {
+        switch (size)
+        {
+            case 1:
+                for (var k = 0; k < count; k++, src += delta, dst += delta) *dst = *src;
+                break;
+            case 2:
+                for (var k = 0; k < count; k++, src += delta, dst += delta) *(ushort*)dst = *(ushort*)src;
+                break;
+            case 4:
+                for (var k = 0; k < count; k++, src += delta, dst += delta) *(uint*)dst = *(uint*)src;
+                break;
+            default:
+                for (var k = 0; k < count; k++, src += delta, dst += delta) *(ulong*)dst = *(ulong*)src;
+                break;
+        }
     }
 
     /// <summary>
