@@ -91,18 +91,21 @@ internal sealed unsafe partial class NativeExecutor
     /// </summary>
     public Result Run64(ReadOnlySpan<byte> instruction, ulong[] regs, ulong flags, Span<byte> buffer)
     {
-        CheckMemoryOperand(instruction, regs);
+        CheckSafe(instruction, regs, buffer);
         return Run(instruction, TestAddr, Epilogue64, Code64, regs, flags, buffer);
     }
 
     /// <summary>
-    /// Refuses to run an instruction whose explicit memory operand lies outside the scratch buffer (a test
-    /// bug that would otherwise crash the test process). BT-family register offsets are included.
+    /// Refuses to run what would fault on the host and so kill the test process (a test bug): an explicit
+    /// memory operand outside the scratch buffer (BT-family register offsets included), a misaligned
+    /// CMPXCHG16B, a DIV/IDIV that raises #DE. Only the first instruction of a sequence is checked.
     /// </summary>
-    private static void CheckMemoryOperand(ReadOnlySpan<byte> instruction, ulong[] regs)
+    private static void CheckSafe(ReadOnlySpan<byte> instruction, ulong[] regs, ReadOnlySpan<byte> buffer)
     {
         var d = Decoder.Create(64, new ByteArrayCodeReader(instruction.ToArray()), TestAddr);
         d.Decode(out var i);
+        if (i.Mnemonic is Mnemonic.Div or Mnemonic.Idiv && WouldDivideFault(in i, regs, buffer))
+            throw new InvalidOperationException("this divide raises #DE: never run it natively");
         for (var n = 0; n < i.OpCount; n++)
         {
             if (i.GetOpKind(n) != OpKind.Memory) continue;
@@ -125,7 +128,41 @@ internal sealed unsafe partial class NativeExecutor
             }
             if (ea < BufferAddr || ea + size > BufferAddr + BufferSize)
                 throw new InvalidOperationException($"memory operand at 0x{ea:x} is outside the native scratch buffer");
+            if (i.Mnemonic == Mnemonic.Cmpxchg16b && (ea & 15) != 0)
+                throw new InvalidOperationException("misaligned CMPXCHG16B raises #GP: never run it natively");
         }
+    }
+
+    /// <summary>SDM DIV/IDIV: #DE when the divisor is 0 or the quotient does not fit.</summary>
+    private static bool WouldDivideFault(in Instruction i, ulong[] regs, ReadOnlySpan<byte> buffer)
+    {
+        int size;
+        ulong divisor;
+        if (i.Op0Kind == OpKind.Register)
+        {
+            var r = i.Op0Register;
+            size = r.GetSize();
+            var full = regs[r.GetFullRegister() - Register.RAX];
+            divisor = r is Register.AH or Register.CH or Register.DH or Register.BH ? full >> 8 : full;
+        }
+        else
+        {
+            size = i.MemorySize.GetSize();
+            var ea = (ulong)(long)i.MemoryDisplacement64 + (i.MemoryBase == Register.None ? 0 : regs[i.MemoryBase.GetFullRegister() - Register.RAX]);
+            divisor = 0;
+            for (var k = 0; k < size; k++) divisor |= (ulong)buffer[(int)(ea - BufferAddr) + k] << (8 * k);
+        }
+        var bits = size * 8;
+        var mask = size == 8 ? ulong.MaxValue : (1UL << bits) - 1;
+        divisor &= mask;
+        if (divisor == 0) return true;
+        System.Numerics.BigInteger dividend = size == 1 ? regs[0] & 0xFFFF : ((System.Numerics.BigInteger)(regs[2] & mask) << bits) | (regs[0] & mask);
+        if (i.Mnemonic == Mnemonic.Div) return dividend / divisor > mask;
+        var one = System.Numerics.BigInteger.One;
+        var sd = dividend >= one << (2 * bits - 1) ? dividend - (one << (2 * bits)) : dividend;
+        var sv = divisor >= 1UL << (bits - 1) ? divisor - (one << bits) : divisor;
+        var q = System.Numerics.BigInteger.Divide(sd, sv);
+        return q > (one << (bits - 1)) - 1 || q < -(one << (bits - 1));
     }
 
     /// <summary>As <see cref="Run64"/> for a 32-bit encoded instruction run in compatibility mode (CS 0x23).</summary>
