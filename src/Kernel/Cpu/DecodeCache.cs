@@ -177,8 +177,9 @@ public sealed unsafe partial class SoftwareCpu
         return new CodeBlock([instr], 1, Rip, csBase, bitness, 0, 0, cacheable: false);
     }
 
+    /// <summary>CS limit check for code fetch and branch targets; real mode has a limit too (0xFFFF unless unreal).</summary>
     internal void CheckCodeLimit(ulong offset, int size)
     {
-        if (ProtectedMode && offset + (ulong)size - 1 > Segs[Seg.CS].Limit) throw CpuFault.General(0);
+        if (offset + (ulong)size - 1 > Segs[Seg.CS].Limit) throw CpuFault.General(0);
     }
 }

@@ -61,10 +61,17 @@ internal static unsafe class Dispatch
         {
             if (!CodesByMnemonic.TryGetValue(m, out var codes)) throw new ArgumentException($"no encodings for {m}");
             foreach (var c in codes)
-                if (!c.IsInvalidCode()) t[(int)c] = h;
+                if (!c.IsInvalidCode()) Set(c, h);
         }
 
-        public void Set(Code c, delegate*<SoftwareCpu, in Instruction, void> h) => t[(int)c] = h;
+        /// <summary>One encoding. Two groups claiming the same encoding is a bug in the table, not an override.</summary>
+        public void Set(Code c, delegate*<SoftwareCpu, in Instruction, void> h)
+        {
+            var current = t[(int)c];
+            if (current != (delegate*<SoftwareCpu, in Instruction, void>)&Unimplemented && current != h)
+                throw new InvalidOperationException($"{c} is registered by two instruction groups");
+            t[(int)c] = h;
+        }
     }
 
     private static bool IsInvalidCode(this Code c) => c == Code.INVALID;
