@@ -44,6 +44,8 @@ internal static unsafe class Dispatch
         IoInstructions.Register(table);
         FlagInstructions.Register(table);
         Segments.Register(table);
+        FarTransfers.Register(table);
+        DescriptorTableInstructions.Register(table);
         SystemInstructions.Register(table);
         Msr.Register(table);
         CpuidInstruction.Register(table);
@@ -54,23 +56,35 @@ internal static unsafe class Dispatch
 
     private static void Unimplemented(SoftwareCpu cpu, in Instruction i) => cpu.OnUnimplemented(i);
 
+    /// <summary>
+    /// Registration: a mnemonic-wide handler is a default for all its encodings; a handler for one
+    /// <see cref="Code"/> is specific and takes precedence whatever the order. Two handlers at the same
+    /// level for one encoding is a bug in the table and fails at start-up.
+    /// </summary>
     internal sealed class HandlerTable(delegate*<SoftwareCpu, in Instruction, void>[] t)
     {
-        /// <summary>Every encoding of a mnemonic, in every mode.</summary>
+        private const byte ByMnemonic = 1, ByCode = 2;
+        private readonly byte[] _level = new byte[t.Length];
+
+        /// <summary>Every encoding of a mnemonic, in every mode, unless one has a specific handler.</summary>
         public void Set(Mnemonic m, delegate*<SoftwareCpu, in Instruction, void> h)
         {
             if (!CodesByMnemonic.TryGetValue(m, out var codes)) throw new ArgumentException($"no encodings for {m}");
             foreach (var c in codes)
-                if (!c.IsInvalidCode()) Set(c, h);
+                if (!c.IsInvalidCode()) Put(c, h, ByMnemonic);
         }
 
-        /// <summary>One encoding. Two groups claiming the same encoding is a bug in the table, not an override.</summary>
-        public void Set(Code c, delegate*<SoftwareCpu, in Instruction, void> h)
+        /// <summary>One encoding.</summary>
+        public void Set(Code c, delegate*<SoftwareCpu, in Instruction, void> h) => Put(c, h, ByCode);
+
+        private void Put(Code c, delegate*<SoftwareCpu, in Instruction, void> h, byte level)
         {
-            var current = t[(int)c];
-            if (current != (delegate*<SoftwareCpu, in Instruction, void>)&Unimplemented && current != h)
+            var i = (int)c;
+            if (_level[i] > level) return;
+            if (_level[i] == level && t[i] != h)
                 throw new InvalidOperationException($"{c} is registered by two instruction groups");
-            t[(int)c] = h;
+            t[i] = h;
+            _level[i] = level;
         }
     }
 

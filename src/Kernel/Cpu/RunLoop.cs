@@ -69,6 +69,12 @@ public sealed unsafe partial class SoftwareCpu
                 EndBlock = false;
                 if (!DeliverSafely(f.Vector, EventKind.Fault, f.ErrorCode, f.Address)) return CpuExitReason.Shutdown;
             }
+            catch (TripleFaultException e)
+            {
+                // INT n delivers from inside its handler, so a shutdown can surface here too.
+                ShutdownReason = e.Message;
+                return CpuExitReason.Shutdown;
+            }
         }
     }
 
@@ -76,6 +82,8 @@ public sealed unsafe partial class SoftwareCpu
     {
         var shadow = InterruptShadow;
         InterruptShadow = false;
+        // A fault while fetching belongs to the instruction at RIP, not to the one that branched here.
+        CurrentIp = Rip;
         var block = GetBlock();
         var n = block.Count;
         // With an interrupt shadow pending (after STI or MOV SS), run exactly one instruction.
@@ -105,9 +113,11 @@ public sealed unsafe partial class SoftwareCpu
     /// </summary>
     public void StepRaw()
     {
+        CurrentIp = Rip;
         var block = GetBlock();
         ref readonly var instr = ref block.Instructions[0];
-        CurrentIp = Rip;
+        // As in a block: the instruction after STI or MOV SS consumes the shadow it runs in.
+        InterruptShadow = false;
         Rip = instr.NextIP & IpMask;
         try
         {

@@ -107,18 +107,30 @@ public sealed unsafe partial class SoftwareCpu
         ResetFpu();
     }
 
-    /// <summary>Recomputes bitness and CPL from CR0, EFER and CS; flushes what depends on them.</summary>
+    /// <summary>CS as it was in real mode: after CR0.PE is set, the CPU stays at CPL 0 until CS is reloaded.</summary>
+    private SegmentRegister _realModeCs;
+
+    /// <summary>
+    /// Recomputes bitness and CPL from CR0, EFER, CS and RFLAGS.VM; flushes what depends on them. In protected
+    /// mode CPL is CS.RPL (every CS load puts the new CPL there), except while CS still holds the real-mode
+    /// cache it had when PE was set: hardware keeps CPL 0 until the far jump, whatever that selector's low bits.
+    /// </summary>
     public void UpdateMode()
     {
         ref var cs = ref Segs[Seg.CS];
-        if (!ProtectedMode) { Bitness = cs.Big ? 32 : 16; Cpl = 0; }
+        if (!ProtectedMode) { Bitness = cs.Big ? 32 : 16; Cpl = 0; _realModeCs = cs; }
         else if ((FlagsRest & RFlags.VM) != 0) { Bitness = 16; Cpl = 3; }
-        else if (LongModeActive && cs.Long) { Bitness = 64; Cpl = cs.Dpl; }
-        else { Bitness = cs.Big ? 32 : 16; Cpl = cs.Dpl; }
-        if (ProtectedMode && (FlagsRest & RFlags.VM) == 0) Cpl = Segs[Seg.CS].Selector & 3;
+        else
+        {
+            Bitness = LongModeActive && cs.Long ? 64 : cs.Big ? 32 : 16;
+            Cpl = SameCache(cs, _realModeCs) ? 0 : cs.Selector & 3;
+        }
         SelectTlb();
         EndBlock = true;
     }
+
+    private static bool SameCache(in SegmentRegister a, in SegmentRegister b) =>
+        a.Selector == b.Selector && a.Base == b.Base && a.Limit == b.Limit && a.Attributes == b.Attributes;
 
     /// <summary>Asks the run loop to return at the next block boundary. Safe from any thread.</summary>
     public void Kick()

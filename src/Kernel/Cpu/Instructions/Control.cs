@@ -79,12 +79,9 @@ internal static unsafe class Control
             case OpKind.NearBranch64:
                 JumpNear(cpu, i.NearBranchTarget);
                 return;
-            case OpKind.Register:
-            case OpKind.Memory when !i.IsJmpFarIndirect:
-                JumpNear(cpu, cpu.ReadOperand(in i, 0));
-                return;
             default:
-                FarTransfers.JmpFar(cpu, in i);
+                // Far forms are registered by FarTransfers.
+                JumpNear(cpu, cpu.ReadOperand(in i, 0));
                 return;
         }
     }
@@ -104,9 +101,9 @@ internal static unsafe class Control
                 cpu.Rip = target;
                 return;
             }
-            case OpKind.Register:
-            case OpKind.Memory when !i.IsCallFarIndirect:
+            default:
             {
+                // Far forms are registered by FarTransfers.
                 var size = SoftwareCpu.OperandSize(in i, 0);
                 var target = cpu.ReadOperand(in i, 0);
                 if (cpu.Bitness != 64) cpu.CheckCodeLimit(target, 1);
@@ -115,9 +112,6 @@ internal static unsafe class Control
                 cpu.Rip = target;
                 return;
             }
-            default:
-                FarTransfers.CallFar(cpu, in i);
-                return;
         }
     }
 

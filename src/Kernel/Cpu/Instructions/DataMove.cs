@@ -52,13 +52,7 @@ internal static unsafe class DataMove
 
     private static void Mov(SoftwareCpu cpu, in Instruction i)
     {
-        // MOV to/from segment, control and debug registers lives with those groups.
-        if (i.Op0Kind == OpKind.Register && i.Op0Register.IsSegmentRegister() ||
-            i.Op1Kind == OpKind.Register && i.Op1Register.IsSegmentRegister())
-        {
-            Segments.MovSegment(cpu, in i);
-            return;
-        }
+        // MOV Sreg is registered by Segments; MOV to/from control and debug registers lives with those.
         if (i.Op0Kind == OpKind.Register && (i.Op0Register.IsCR() || i.Op0Register.IsDR()) ||
             i.Op1Kind == OpKind.Register && (i.Op1Register.IsCR() || i.Op1Register.IsDR()))
         {

@@ -105,13 +105,9 @@ internal static unsafe class Stack
         cpu.WriteGpr(size == 2 ? Iced.Intel.Register.BP : size == 4 ? Iced.Intel.Register.EBP : Iced.Intel.Register.RBP, v);
     }
 
+    // PUSH/POP Sreg are registered by Segments.
     private static void Push(SoftwareCpu cpu, in Instruction i)
     {
-        if (i.Op0Kind == OpKind.Register && i.Op0Register.IsSegmentRegister())
-        {
-            Segments.PushSegment(cpu, in i);
-            return;
-        }
         var size = i.StackPointerIncrement < 0 ? -i.StackPointerIncrement : SoftwareCpu.OperandSize(in i, 0);
         var v = cpu.ReadOperand(in i, 0);
         cpu.Push(v, size);
@@ -119,11 +115,6 @@ internal static unsafe class Stack
 
     private static void Pop(SoftwareCpu cpu, in Instruction i)
     {
-        if (i.Op0Kind == OpKind.Register && i.Op0Register.IsSegmentRegister())
-        {
-            Segments.PopSegment(cpu, in i);
-            return;
-        }
         var size = i.StackPointerIncrement;
         var v = cpu.PeekStack(0, size);
         // POP [rsp+x] computes its address with RSP already incremented (SDM POP).
