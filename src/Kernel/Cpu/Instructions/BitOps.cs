@@ -17,6 +17,10 @@ internal static unsafe class BitOps
         t.Set(Mnemonic.Btc, &BitUpdate<ComplementBit>);
         t.Set(Mnemonic.Bsf, &Bsf);
         t.Set(Mnemonic.Bsr, &Bsr);
+        // Our model advertises neither BMI1 nor LZCNT, so F3 0F BC/BD are BSF/BSR with an ignored REP prefix,
+        // as on the CPUs we claim to be. Linux emits `rep; bsf` on purpose and relies on this.
+        t.Set(Mnemonic.Tzcnt, &Bsf);
+        t.Set(Mnemonic.Lzcnt, &Bsr);
         t.Set(Mnemonic.Bswap, &Bswap);
         foreach (var m in new[]
                  {

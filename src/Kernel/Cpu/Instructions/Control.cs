@@ -12,6 +12,7 @@ internal static unsafe class Control
             t.Set(m, &Jcc);
         t.Set(Mnemonic.Jmp, &Jmp);
         t.Set(Mnemonic.Call, &Call);
+        t.Set(Mnemonic.Bound, &Bound);
         t.Set(Mnemonic.Ret, &Ret);
         t.Set(Mnemonic.Loop, &Loop);
         t.Set(Mnemonic.Loope, &Loop);
@@ -129,5 +130,19 @@ internal static unsafe class Control
         var release = (ulong)size + (i.Op0Kind == OpKind.Immediate16 ? i.Immediate16 : 0u);
         cpu.SetStackPointer(cpu.Gprs[Gpr.RSP] + release);
         cpu.Rip = target;
+    }
+
+    /// <summary>
+    /// BOUND (16/32-bit modes only; Iced gives no 64-bit encoding): #BR unless lower &lt;= index &lt;= upper,
+    /// signed, with the bounds pair in memory.
+    /// </summary>
+    private static void Bound(SoftwareCpu cpu, in Instruction i)
+    {
+        var size = i.Op0Register.GetSize();
+        var la = cpu.MemoryLinear(in i, 2 * size, AccessKind.Read);
+        var lower = SoftwareCpu.SignExtend(cpu.ReadLinear(la, size), size);
+        var upper = SoftwareCpu.SignExtend(cpu.ReadLinear(la + (ulong)size, size), size);
+        var index = SoftwareCpu.SignExtend(cpu.ReadGpr(i.Op0Register), size);
+        if (index < lower || index > upper) throw CpuFault.Of(Vectors.BR);
     }
 }

@@ -11,6 +11,7 @@ internal static unsafe class DataMove
     public static void Register(Dispatch.HandlerTable t)
     {
         t.Set(Mnemonic.Mov, &Mov);
+        t.Set(Mnemonic.Salc, &Salc);
         t.Set(Mnemonic.Movzx, &Movzx);
         t.Set(Mnemonic.Movsx, &Movsx);
         t.Set(Mnemonic.Movsxd, &Movsx);
@@ -76,4 +77,8 @@ internal static unsafe class DataMove
     /// source does not decode (Iced gives INVALID, which raises #UD).
     /// </summary>
     private static void Lea(SoftwareCpu cpu, in Instruction i) => cpu.WriteGpr(i.Op0Register, cpu.EffectiveAddress(in i));
+
+    /// <summary>SALC (undocumented D6, 16/32-bit modes): AL = CF ? 0xFF : 0, flags unchanged.</summary>
+    private static void Salc(SoftwareCpu cpu, in Instruction i) =>
+        cpu.WriteGpr(Iced.Intel.Register.AL, cpu.GetCF() ? 0xFFUL : 0);
 }
