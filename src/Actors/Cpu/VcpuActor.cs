@@ -22,7 +22,7 @@ public sealed record VcpuOptions(
 
 /// <summary>
 /// The control face of one vCPU. It owns a <see cref="SoftwareCpu"/> and the dedicated thread that runs
-/// it; the actor itself never runs guest code. Commands (Start, Suspend, Resume, GetRegisters, GetCounters,
+/// it; the actor itself never runs guest code. Commands (Start, Suspend, Resume, GetRegisters, SetRegister, GetCounters,
 /// Stop, UpdateBus) are queued for the run thread, which answers the sender directly. The run thread reports
 /// HaltedForGood, ShutDown and Failed to the parent.
 /// </summary>
@@ -47,6 +47,7 @@ public sealed class VcpuActor : ReceiveActor
         Receive<LifecycleProtocol.Suspend>(m => _thread.Post(m, Sender));
         Receive<LifecycleProtocol.Resume>(m => _thread.Post(m, Sender));
         Receive<VcpuProtocol.GetRegisters>(m => _thread.Post(m, Sender));
+        Receive<VcpuProtocol.SetRegister>(m => _thread.Post(m, Sender));
         Receive<VcpuProtocol.GetCounters>(m => _thread.Post(m, Sender));
         Receive<VcpuProtocol.UpdateBus>(m => _thread.Post(m, Sender));
         Receive<VcpuProtocol.Stop>(m => _thread.Post(m, Sender));

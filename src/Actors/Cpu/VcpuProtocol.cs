@@ -32,6 +32,14 @@ public static class VcpuProtocol
         public static readonly GetRegisters Instance = new();
     }
 
+    /// <summary>
+    /// Set one register by name (<see cref="Kernel.Cpu.SoftwareCpu.RegisterNames"/>), between runs; answered with
+    /// <see cref="RegisterSet"/>, or NotAllowed for an unknown name.
+    /// </summary>
+    public sealed record SetRegister(string Name, ulong Value);
+
+    public sealed record RegisterSet(int VcpuId, string Name, ulong Value);
+
     /// <summary>Answered with <see cref="Counters"/>.</summary>
     public sealed record GetCounters
     {

@@ -161,6 +161,13 @@ internal sealed class VcpuThread
                 case VcpuProtocol.GetRegisters:
                     c.ReplyTo.Tell(new VcpuProtocol.Registers(_cpu.Id, Snapshot()), _self);
                     break;
+                case VcpuProtocol.SetRegister r:
+                    if (_cpu.TrySetRegister(r.Name, r.Value))
+                        c.ReplyTo.Tell(new VcpuProtocol.RegisterSet(_cpu.Id, r.Name, r.Value), _self);
+                    else
+                        c.ReplyTo.Tell(new LifecycleProtocol.NotAllowed(
+                            $"unknown register '{r.Name}'; known: {string.Join(", ", SoftwareCpu.RegisterNames)}"), _self);
+                    break;
                 case VcpuProtocol.GetCounters:
                     c.ReplyTo.Tell(new VcpuProtocol.Counters(_cpu.Id, _cpu.InstructionCount,
                         _platform.UnassignedPortReads, _platform.UnassignedPortWrites, _platform.UnassignedMmioReads,

@@ -158,6 +158,36 @@ public class VcpuActorTests : TestKit, IDisposable
     }
 
     [Fact]
+    public void SetRegisterBetweenRunsChangesWhatTheGuestComputes()
+    {
+        // The guest spins until RBX becomes non-zero, then prints the low byte of RBX and halts.
+        var vcpu = StartVcpu(a =>
+        {
+            var spin = a.CreateLabel();
+            a.Label(ref spin);
+            a.test(rbx, rbx);
+            a.jz(spin);
+            a.mov(dx, GuestImages.Com1);
+            a.mov(al, bl);
+            a.@out(dx, al);
+            a.cli();
+            a.hlt();
+        });
+        vcpu.Tell(new LifecycleProtocol.Suspend("set a register"));
+        ExpectMsg<LifecycleProtocol.Suspended>(Wait);
+        vcpu.Tell(new VcpuProtocol.SetRegister("rbx", 'Z'));
+        Assert.Equal(new VcpuProtocol.RegisterSet(0, "rbx", 'Z'), ExpectMsg<VcpuProtocol.RegisterSet>(Wait));
+        Assert.Equal((ulong)'Z', Registers(vcpu).Gprs[3]);
+        vcpu.Tell(new VcpuProtocol.SetRegister("xmm99", 1));
+        Assert.Contains("unknown register 'xmm99'", ExpectMsg<LifecycleProtocol.NotAllowed>(Wait).Reason);
+
+        vcpu.Tell(LifecycleProtocol.Resume.Instance);
+        ExpectMsg<LifecycleProtocol.Resumed>(Wait);
+        _parent.ExpectMsg<VcpuProtocol.HaltedForGood>(Wait);
+        AwaitCondition(() => Encoding.ASCII.GetString(_console.ToArray()) == "Z", Wait);
+    }
+
+    [Fact]
     public void HltWithInterruptsEnabledIsNotTheEnd()
     {
         var vcpu = StartVcpu(a =>
