@@ -19,9 +19,12 @@ internal sealed unsafe class CodeBlock
     public readonly int Version;
     /// <summary>False for a block decoded from MMIO or across a page boundary: used once, never cached.</summary>
     public readonly bool Cacheable;
+    /// <summary>Guest-physical start address and bitness, as the cache keys it.</summary>
+    public readonly ulong Key;
 
-    public CodeBlock(Instruction[] instrs, int count, ulong startRip, ulong csBase, int bitness, ulong physPage, int version, bool cacheable)
+    public CodeBlock(Instruction[] instrs, int count, ulong startRip, ulong csBase, int bitness, ulong physPage, int version, bool cacheable, ulong key)
     {
+        Key = key;
         Instructions = instrs;
         Count = count;
         StartRip = startRip;
@@ -51,6 +54,8 @@ public sealed unsafe partial class SoftwareCpu
     public const int MaxBlockLength = 32;
 
     private readonly Dictionary<ulong, CodeBlock> _blocks = new();
+    private const int FastBlockBits = 12;
+    private readonly CodeBlock?[] _fastBlocks = new CodeBlock?[1 << FastBlockBits];
     private readonly PointerCodeReader _codeReader = new();
     private Decoder? _decoder16, _decoder32, _decoder64;
     private readonly Instruction[] _scratch = new Instruction[MaxBlockLength];
@@ -58,7 +63,11 @@ public sealed unsafe partial class SoftwareCpu
     /// <summary>Blocks decoded since start (a cache-efficiency counter).</summary>
     public long BlocksDecoded { get; private set; }
 
-    public void ClearDecodeCache() => _blocks.Clear();
+    public void ClearDecodeCache()
+    {
+        _blocks.Clear();
+        Array.Clear(_fastBlocks);
+    }
 
     private Decoder DecoderFor(int bitness) => bitness switch
     {
@@ -90,16 +99,29 @@ public sealed unsafe partial class SoftwareCpu
         }
 
         var key = (phys << 2) | (uint)(Bitness >> 5); // 16→0, 32→1, 64→2
-        if (_blocks.TryGetValue(key, out var block) && block.StartRip == Rip && block.CsBase == csBase &&
+        // A direct-mapped array in front of the dictionary: most blocks are found without hashing.
+        var slot = (int)((key * 0x9E37_79B9_7F4A_7C15UL) >> (64 - FastBlockBits));
+        var block = _fastBlocks[slot];
+        if (block is not null && block.Key == key && block.StartRip == Rip && block.CsBase == csBase &&
             block.Version == Memory.CodeVersion(phys >> 12))
             return block;
+        if (_blocks.TryGetValue(key, out block) && block.StartRip == Rip && block.CsBase == csBase &&
+            block.Version == Memory.CodeVersion(phys >> 12))
+        {
+            _fastBlocks[slot] = block;
+            return block;
+        }
 
-        block = Decode(linear, phys, host, csBase);
-        if (block.Cacheable) _blocks[key] = block;
+        block = Decode(linear, phys, host, csBase, key);
+        if (block.Cacheable)
+        {
+            _blocks[key] = block;
+            _fastBlocks[slot] = block;
+        }
         return block;
     }
 
-    private CodeBlock Decode(ulong linear, ulong phys, byte* host, ulong csBase)
+    private CodeBlock Decode(ulong linear, ulong phys, byte* host, ulong csBase, ulong key)
     {
         BlocksDecoded++;
         var bitness = Bitness;
@@ -139,7 +161,7 @@ public sealed unsafe partial class SoftwareCpu
 
         var instrs = new Instruction[count];
         Array.Copy(_scratch, instrs, count);
-        return new CodeBlock(instrs, count, Rip, csBase, bitness, ppn, version, cacheable);
+        return new CodeBlock(instrs, count, Rip, csBase, bitness, ppn, version, cacheable, key);
     }
 
     /// <summary>Decodes one instruction whose bytes straddle pages (or live in MMIO); not cached.</summary>
@@ -174,7 +196,7 @@ public sealed unsafe partial class SoftwareCpu
             Translate(la, AccessKind.Execute, Cpl == 3);
             throw CpuFault.General(0);
         }
-        return new CodeBlock([instr], 1, Rip, csBase, bitness, 0, 0, cacheable: false);
+        return new CodeBlock([instr], 1, Rip, csBase, bitness, 0, 0, cacheable: false, key: ulong.MaxValue);
     }
 
     /// <summary>CS limit check for code fetch and branch targets; real mode has a limit too (0xFFFF unless unreal).</summary>
