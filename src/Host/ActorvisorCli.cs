@@ -50,7 +50,7 @@ public static partial class ActorvisorCli
             return (int)outcome.Code;
         });
 
-        var root = new RootCommand("Actorvisor: an x86-64 virtual machine monitor built as a microkernel of actors") { run };
+        var root = new RootCommand("Actorvisor: an x86-64 virtual machine monitor built as a microkernel of actors") { run, GuestCommands.Build(stderr) };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
