@@ -51,6 +51,22 @@ public sealed record CpuModel
     /// <summary>CPUID.80000007:EDX: the TSC runs at a constant rate in every state (invariant TSC).</summary>
     public uint Ext7Edx { get; init; } = CpuidBits.InvariantTsc;
 
+    /// <summary>CPUID.(7,0):EDX: only IA32_ARCH_CAPABILITIES.</summary>
+    public uint Leaf7Edx { get; init; } = CpuidBits.ArchCapabilities;
+
+    /// <summary>
+    /// IA32_ARCH_CAPABILITIES: a software CPU executes nothing speculatively, so it is immune to Meltdown, MDS,
+    /// TAA, SSB, the MMIO stale-data family, PBRSB, GDS and RFDS, and says so. Linux then leaves page-table
+    /// isolation and buffer clearing off, which would otherwise cost a CR3 switch and a VERW on every kernel
+    /// entry and exit.
+    /// </summary>
+    public ulong ArchCapabilities { get; init; } =
+        ArchCapabilityBits.RdclNo | ArchCapabilityBits.SsbNo | ArchCapabilityBits.MdsNo | ArchCapabilityBits.IfPschangeMcNo |
+        ArchCapabilityBits.TaaNo | ArchCapabilityBits.SbdrSsdpNo | ArchCapabilityBits.FbsdpNo | ArchCapabilityBits.PsdpNo |
+        ArchCapabilityBits.PbrsbNo | ArchCapabilityBits.GdsNo | ArchCapabilityBits.RfdsNo;
+
+    public bool HasArchCapabilities => (Leaf7Edx & CpuidBits.ArchCapabilities) != 0;
+
     public bool Has1GPages => (Ext1Edx & CpuidBits.Page1G) != 0;
     public bool HasNx => (Ext1Edx & CpuidBits.Nx) != 0;
     public bool HasRdtscp => (Ext1Edx & CpuidBits.Rdtscp) != 0;
@@ -105,4 +121,14 @@ public static class CpuidBits
     public const uint LahfLm = 1u << 0;
     // CPUID.80000007:EDX
     public const uint InvariantTsc = 1u << 8;
+    // CPUID.(7,0):EDX
+    public const uint ArchCapabilities = 1u << 29;
+}
+
+/// <summary>IA32_ARCH_CAPABILITIES bits (MSR 0x10A): speculative-execution issues the processor is not subject to.</summary>
+public static class ArchCapabilityBits
+{
+    public const ulong RdclNo = 1UL << 0, SsbNo = 1UL << 4, MdsNo = 1UL << 5, IfPschangeMcNo = 1UL << 6, TaaNo = 1UL << 8;
+    public const ulong SbdrSsdpNo = 1UL << 13, FbsdpNo = 1UL << 14, PsdpNo = 1UL << 15, PbrsbNo = 1UL << 24;
+    public const ulong GdsNo = 1UL << 26, RfdsNo = 1UL << 27;
 }

@@ -3,7 +3,7 @@ namespace Actorvisor.Kernel.Cpu;
 /// <summary>MSR numbers we implement (SDM Vol. 4, chapter 2).</summary>
 public static class MsrIndex
 {
-    public const uint Tsc = 0x10, ApicBase = 0x1B, FeatureControl = 0x3A;
+    public const uint Tsc = 0x10, ApicBase = 0x1B, FeatureControl = 0x3A, ArchCapabilities = 0x10A;
     public const uint BiosSignId = 0x8B, MtrrCap = 0xFE, MiscEnable = 0x1A0, DebugCtl = 0x1D9, Pat = 0x277;
     public const uint SysenterCs = 0x174, SysenterEsp = 0x175, SysenterEip = 0x176;
     /// <summary>IA32_MTRR_PHYSBASE0; PHYSMASKn = base + 2n + 1.</summary>
@@ -104,6 +104,7 @@ public sealed partial class SoftwareCpu
             case MsrIndex.KernelGsBase: return KernelGsBase;
             case MsrIndex.TscAux: return TscAux;
             case MsrIndex.DebugCtl: return 0;
+            case MsrIndex.ArchCapabilities when Model.HasArchCapabilities: return Model.ArchCapabilities;
         }
         if (IsMtrr(index)) return MsrStore.GetValueOrDefault(index);
         throw CpuFault.General(0);

@@ -76,8 +76,8 @@ internal static unsafe class CpuidInstruction
             case 6:
                 return (m.Leaf6Eax, 0, 0, 0);
             case 7:
-                // Sub-leaf 0: max sub-leaf 0 and no structured extended features.
-                return (0, 0, 0, 0);
+                // Sub-leaf 0: max sub-leaf 0; no structured extended features but IA32_ARCH_CAPABILITIES.
+                return subleaf == 0 ? (0u, 0u, 0u, m.Leaf7Edx) : (0u, 0u, 0u, 0u);
             case 0xB:
                 return Topology(subleaf, apicId);
             case 0x15:
