@@ -14,6 +14,13 @@ public abstract record DeviceSpec
 
     public static readonly IReadOnlyList<string> KnownDevices = ["isa-debug-exit", "pc-testdev"];
 
+    public static string NameOf(DeviceSpec spec) => spec switch
+    {
+        IsaDebugExit d => $"isa-debug-exit,iobase=0x{d.IoBase:x},iosize={d.IoSize}",
+        PcTestdev => "pc-testdev",
+        _ => spec.GetType().Name,
+    };
+
     /// <summary>Parses one <c>--device</c> value; returns null and an error that names the problem.</summary>
     public static DeviceSpec? TryParse(string text, out string? error)
     {

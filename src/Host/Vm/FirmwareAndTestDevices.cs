@@ -27,21 +27,28 @@ public static class FirmwareAndTestDevices
         var fwCfg = spawn(FwCfgActor.Props(memory.RamSize, vcpus, vcpus), "fw-cfg");
         bus = bus.AddPio(FwCfgRegisters.SelectorPort, FwCfgPortCount, fwCfg);
 
-        var debugExits = 0;
-        foreach (var device in config.Devices)
+        for (var i = 0; i < config.Devices.Count; i++)
         {
-            switch (device)
+            var device = config.Devices[i];
+            try
             {
-                case DeviceSpec.IsaDebugExit d:
-                    var exit = spawn(DebugExitActor.Props(new DebugExit(d.IoBase, d.IoSize), vm), $"isa-debug-exit-{debugExits++}");
-                    bus = bus.AddPio(d.IoBase, d.IoSize, exit);
-                    break;
-                case DeviceSpec.PcTestdev:
-                    var testdev = spawn(PcTestdevActor.Props(irqFabric, memory), "pc-testdev");
-                    bus = bus.AddPio(PcTestdevRegisters.IoPort, TestdevLowPortCount, testdev)
-                        .AddPio(PcTestdevRegisters.IrqLine, PcTestdevRegisters.IrqLines, testdev)
-                        .AddMmio(PcTestdevRegisters.IoMem, PcTestdevRegisters.IoMemSize, testdev);
-                    break;
+                switch (device)
+                {
+                    case DeviceSpec.IsaDebugExit d:
+                        var exit = spawn(DebugExitActor.Props(new DebugExit(d.IoBase, d.IoSize), vm), $"isa-debug-exit-{i}");
+                        bus = bus.AddPio(d.IoBase, d.IoSize, exit);
+                        break;
+                    case DeviceSpec.PcTestdev:
+                        var testdev = spawn(PcTestdevActor.Props(irqFabric, memory), $"pc-testdev-{i}");
+                        bus = bus.AddPio(PcTestdevRegisters.IoPort, TestdevLowPortCount, testdev)
+                            .AddPio(PcTestdevRegisters.IrqLine, PcTestdevRegisters.IrqLines, testdev)
+                            .AddMmio(PcTestdevRegisters.IoMem, PcTestdevRegisters.IoMemSize, testdev);
+                        break;
+                }
+            }
+            catch (BusRegistrationException e)
+            {
+                throw new BusRegistrationException($"--device {DeviceSpec.NameOf(device)}: {e.Message}");
             }
         }
         return bus;
