@@ -92,6 +92,24 @@ public class TestKernelTests : IDisposable
     }
 
     [Fact]
+    public void TheGuestsStatusWinsOverATripleFaultRightAfterTheWrite()
+    {
+        // The write is posted; the triple fault is reported to the VM by another path and may arrive first.
+        var kernel = Temp(MultibootKernels.Elf(0x100000, g =>
+        {
+            g.A.mov(dx, Guest32.DebugExitPort);
+            g.A.mov(eax, 5);
+            g.A.@out(dx, eax);
+            g.A.ud2(); // no IDT: #UD, #DF, triple fault
+        }), ".elf");
+        for (var i = 0; i < 3; i++)
+        {
+            var (exit, _, _) = RunCli("run", "--kernel", kernel, "--device", "isa-debug-exit");
+            Assert.Equal(11, exit);
+        }
+    }
+
+    [Fact]
     public void WithoutTheDeviceTheExitPortIsUnassignedAndTheKernelJustHalts()
     {
         var kernel = Temp(MultibootKernels.Elf(0x100000, g => MultibootKernels.Report(g, 7)), ".elf");
