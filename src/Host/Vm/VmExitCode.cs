@@ -13,4 +13,9 @@ public enum VmExitCode
     TripleFault = 3,
     /// <summary>A host-side error: a bad kernel file, a device that did not answer, an exception.</summary>
     Error = 4,
+    /// <summary>
+    /// The guest chose the status itself through isa-debug-exit (<see cref="VmProtocol.VmExited.GuestStatus"/>);
+    /// this value is never itself the process status.
+    /// </summary>
+    GuestRequested = 0x100,
 }

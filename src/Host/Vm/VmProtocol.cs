@@ -3,5 +3,10 @@ namespace Actorvisor.Host.Vm;
 public static class VmProtocol
 {
     /// <summary>Sent once by a <see cref="VmSupervisor"/> to whoever started it, just before it stops.</summary>
-    public sealed record VmExited(string Vm, VmExitCode Code, string? Message);
+    /// <param name="GuestStatus">With <see cref="VmExitCode.GuestRequested"/>: the status the guest asked for.</param>
+    public sealed record VmExited(string Vm, VmExitCode Code, string? Message, int? GuestStatus = null)
+    {
+        /// <summary>The program's exit status: the guest's own (isa-debug-exit) or bhyve's code.</summary>
+        public int ExitStatus => GuestStatus ?? (int)Code;
+    }
 }

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Actorvisor.Actors.Cpu;
+using Actorvisor.Actors.Devices.DebugExit;
 using Actorvisor.Actors.Devices.Uart;
 using Actorvisor.Kernel.Boot;
 using Actorvisor.Kernel.Bus;
@@ -11,7 +12,8 @@ namespace Actorvisor.Host.Vm;
 /// One VM: it allocates guest RAM, loads the kernel, creates the device actors and the vCPUs, puts the
 /// devices on the bus and starts the vCPUs. It turns what the vCPUs report into the VM's end, with
 /// bhyve's exit codes: every vCPU halted with interrupts off → Halted, a triple fault → TripleFault, a
-/// host-side failure (bad image, device timeout, a child that threw) → Error.
+/// host-side failure (bad image, device timeout, a child that threw) → Error; a write to isa-debug-exit →
+/// the status the guest wrote (QEMU's convention).
 /// Ending is orderly: every child gets a PoisonPill, which queues behind the accesses already in its
 /// mailbox, so a device finishes what the guest wrote (the last console bytes) before it stops. When all
 /// children are gone (vCPU threads joined), it tells <c>reportTo</c> <see cref="VmProtocol.VmExited"/> and
@@ -62,6 +64,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         Receive<VcpuProtocol.ShutDown>(m => Finish(VmExitCode.TripleFault, $"vcpu {m.VcpuId}: triple fault ({m.Reason})"));
         Receive<VcpuProtocol.Failed>(m => Finish(VmExitCode.Error, $"vcpu {m.VcpuId}: {m.Error}"));
         Receive<VcpuProtocol.Started>(_ => { });
+        Receive<DebugExitProtocol.ExitRequested>(m => Finish(VmExitCode.GuestRequested, null, m.Status));
         Receive<Terminated>(t =>
         {
             _children.Remove(t.ActorRef);
@@ -81,6 +84,14 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         Receive<DrainTimedOut>(_ =>
         {
             foreach (var c in _children) Context.Stop(c);
+        });
+        // The guest wrote isa-debug-exit before the VM ended (a vCPU's write is queued at that device
+        // before its later halt or fault is reported here, but the two reach this actor by different
+        // paths): as in QEMU, where that write ends the process at once, the guest's status wins.
+        Receive<DebugExitProtocol.ExitRequested>(m =>
+        {
+            if (_outcome is { Code: not VmExitCode.GuestRequested })
+                _outcome = new VmProtocol.VmExited(_config.Name, VmExitCode.GuestRequested, null, m.Status);
         });
         ReceiveAny(_ => { }); // late vCPU reports change nothing now
     }
@@ -104,11 +115,12 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private void Build()
     {
         _memory = new GuestMemory(_config.MemorySize);
-        var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath);
+        var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath, _config.Cmdline, _config.Modules);
 
         var irq = Spawn(UnroutedIrqActor.Props(), "irq-unrouted");
         var uart = Spawn(UartActor.Props(irq, Com1Gsi, _config.Console), "uart-0");
         var bus = IoBus<IActorRef>.Empty.AddPio(Com1Port, UartRegisters.RegisterCount, uart);
+        bus = FirmwareAndTestDevices.Attach(bus, _config, _memory, VcpuCount, irq, Self, Spawn);
 
         for (var id = 0; id < VcpuCount; id++)
         {
@@ -137,10 +149,10 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         return Directive.Stop;
     }, loggingEnabled: false);
 
-    private void Finish(VmExitCode code, string? message)
+    private void Finish(VmExitCode code, string? message, int? guestStatus = null)
     {
         if (_outcome is not null) return;
-        _outcome = new VmProtocol.VmExited(_config.Name, code, message);
+        _outcome = new VmProtocol.VmExited(_config.Name, code, message, guestStatus);
         Become(Ending);
         if (_children.Count == 0)
         {

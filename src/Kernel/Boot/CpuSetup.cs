@@ -44,17 +44,21 @@ public static class CpuSetup
         cpu.UpdateMode();
     }
 
-    public static void WriteGdt(GuestMemory memory)
+    public static void WriteGdt(GuestMemory memory, ulong address = GdtAddress)
     {
-        for (var i = 0; i < Gdt.Length; i++) memory.WriteUInt64(GdtAddress + (ulong)i * 8, Gdt[i]);
+        for (var i = 0; i < Gdt.Length; i++) memory.WriteUInt64(address + (ulong)i * 8, Gdt[i]);
     }
 
-    /// <summary>Flat 32-bit protected mode, paging off (the multiboot hand-over state).</summary>
-    public static void EnterFlatProtectedMode(SoftwareCpu cpu, uint eip, uint esp = 0)
+    /// <summary>
+    /// Flat 32-bit protected mode, paging off, interrupts off (the multiboot hand-over state). The GDT is
+    /// written at <paramref name="gdtAddress"/>, or not at all when <paramref name="writeGdt"/> is false
+    /// (the caller has put it there).
+    /// </summary>
+    public static void EnterFlatProtectedMode(SoftwareCpu cpu, uint eip, uint esp = 0, ulong gdtAddress = GdtAddress, bool writeGdt = true)
     {
         cpu.Reset();
-        WriteGdt(cpu.Memory);
-        cpu.Gdtr = new DescriptorTable { Base = GdtAddress, Limit = (ushort)(Gdt.Length * 8 - 1) };
+        if (writeGdt) WriteGdt(cpu.Memory, gdtAddress);
+        cpu.Gdtr = new DescriptorTable { Base = gdtAddress, Limit = (ushort)(Gdt.Length * 8 - 1) };
         cpu.Idtr = new DescriptorTable { Base = 0, Limit = 0 };
         cpu.Cr0 = Cr0.PE | Cr0.ET | Cr0.NE;
         LoadFlat(cpu, Code32, Data);

@@ -3,7 +3,7 @@ using Actorvisor.Kernel.Memory;
 
 namespace Actorvisor.Kernel.Boot;
 
-public enum KernelFormat { FlatBinary, Elf32, Elf64 }
+public enum KernelFormat { FlatBinary, Elf32, Elf64, Multiboot }
 
 /// <summary>
 /// A kernel placed in guest memory: its format says which CPU state it is entered in, <see cref="Entry"/>
@@ -16,6 +16,11 @@ public sealed record LoadedKernel(KernelFormat Format, ulong Entry, IReadOnlyLis
     /// the boot GDT and page tables. A kernel normally sets its own; this one makes an early CALL safe.
     /// </summary>
     public const ulong ElfStackTop = 0x9F000;
+
+    /// <summary>Multiboot: the information structure's address, passed in EBX.</summary>
+    public uint MultibootInfoAddress { get; init; }
+    /// <summary>Multiboot: where the loader put the boot GDT (away from the first pages the kernel owns).</summary>
+    public ulong BootGdtAddress { get; init; } = CpuSetup.GdtAddress;
 
     /// <summary>Puts the CPU into the state this kernel's format is entered in (BIOS boot sector, multiboot-like flat 32-bit, or long mode).</summary>
     public void Enter(SoftwareCpu cpu)
@@ -33,12 +38,20 @@ public sealed record LoadedKernel(KernelFormat Format, ulong Entry, IReadOnlyLis
             case KernelFormat.Elf64:
                 CpuSetup.EnterLongMode(cpu, Entry, ElfStackTop);
                 break;
+            case KernelFormat.Multiboot:
+                // Spec 3.2: EAX = magic, EBX = info, CS/DS/ES/FS/GS/SS flat, CR0.PG = 0, IF = 0. ESP is
+                // undefined by the spec; ours is the ELF one, so an early CALL works.
+                CpuSetup.EnterFlatProtectedMode(cpu, (uint)Entry, (uint)ElfStackTop, BootGdtAddress, writeGdt: false);
+                cpu.Gprs[Gpr.RAX] = MultibootHeader.BootloaderMagic;
+                cpu.Gprs[Gpr.RBX] = MultibootInfoAddress;
+                break;
         }
     }
 }
 
 /// <summary>
-/// Loads a kernel image into guest RAM. An ELF file (by its magic) is loaded at its segments' physical
+/// Loads a kernel image into guest RAM. An image with a valid Multiboot header in its first 8 KiB is a
+/// Multiboot kernel (<see cref="MultibootLoader"/>), whatever else it is. An ELF file (by its magic) is loaded at its segments' physical
 /// addresses: ELF32 is entered in flat 32-bit protected mode, ELF64 in long mode with the first 4 GiB
 /// identity-mapped. Anything else is a flat binary, loaded at 0x7C00 and entered in real mode at
 /// 0000:7C00, as a BIOS runs a boot sector. Every check runs before the first byte is written, so a bad
@@ -54,7 +67,11 @@ public static class KernelLoader
     /// <summary>The identity map of long-mode entry covers the first 4 GiB: an ELF64 kernel must lie below it.</summary>
     public const ulong IdentityMapEnd = 4UL << 30;
 
-    public static LoadedKernel LoadFile(GuestMemory memory, string path)
+    /// <param name="cmdline">The user's command line (Multiboot kernels only; null: none given).</param>
+    /// <param name="modules">Module files and their optional strings (Multiboot kernels only). A module's
+    /// string is its file name, followed by the given string, as GRUB and QEMU pass them.</param>
+    public static LoadedKernel LoadFile(GuestMemory memory, string path, string? cmdline = null,
+        IReadOnlyList<(string Path, string? Text)>? modules = null)
     {
         byte[] image;
         try
@@ -69,12 +86,37 @@ public static class KernelLoader
         {
             throw new KernelImageException($"cannot read kernel file '{path}': {e.Message}");
         }
-        return Load(memory, image);
+        var loaded = (modules ?? []).Select(m => new MultibootModule(ReadModule(memory, m.Path),
+            string.IsNullOrEmpty(m.Text) ? m.Path : $"{m.Path} {m.Text}")).ToArray();
+        return Load(memory, image, new BootArguments(path, cmdline, loaded));
     }
 
-    public static LoadedKernel Load(GuestMemory memory, ReadOnlySpan<byte> image)
+    private static byte[] ReadModule(GuestMemory memory, string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists) throw new KernelImageException($"module file '{path}' does not exist");
+            if ((ulong)info.Length > memory.RamSize)
+                throw new KernelImageException($"module file '{path}' ({info.Length} bytes) is larger than guest RAM ({memory.RamSize >> 20} MiB)");
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new KernelImageException($"cannot read module file '{path}': {e.Message}");
+        }
+    }
+
+    public static LoadedKernel Load(GuestMemory memory, ReadOnlySpan<byte> image, BootArguments? args = null)
     {
         if (image.IsEmpty) throw new KernelImageException("kernel image is empty");
+        if (MultibootHeader.Find(image) is { } header)
+            return MultibootLoader.Load(memory, image, header, args ?? new BootArguments("kernel"));
+        if (args is { AnyGiven: true })
+        {
+            var kind = !ElfImage.HasElfMagic(image) ? "a flat binary" : image.Length > 4 && image[4] == ElfImage.ClassElf64 ? "an ELF64" : "an ELF32";
+            throw new KernelImageException($"a command line and modules are for Multiboot kernels; this kernel is {kind} without a Multiboot header");
+        }
         return ElfImage.HasElfMagic(image) ? LoadElf(memory, image) : LoadFlat(memory, image);
     }
 
@@ -122,7 +164,7 @@ public static class KernelLoader
     }
 
     /// <summary>Zeroes the part of a segment past its file bytes (.bss), in chunks a span can hold.</summary>
-    private static void ZeroFill(GuestMemory memory, ulong address, ulong length)
+    internal static void ZeroFill(GuestMemory memory, ulong address, ulong length)
     {
         while (length > 0)
         {

@@ -9,6 +9,8 @@ public sealed record MultibootModule(byte[] Data, string Text);
 /// <summary>
 /// Writes the Multiboot information structure (Multiboot spec 0.6.96, section 3.3) and what it points to
 /// (command line, modules and their strings, the memory map, the boot loader name) into guest memory.
+/// <see cref="Plan"/> lays everything out and checks it against RAM; <see cref="Write"/> then writes it, so
+/// a loader can check before it writes its first byte.
 /// </summary>
 public static class MultibootInfo
 {
@@ -16,6 +18,10 @@ public static class MultibootInfo
     public const int OffFlags = 0, OffMemLower = 4, OffMemUpper = 8, OffBootDevice = 12, OffCmdline = 16;
     public const int OffModsCount = 20, OffModsAddr = 24, OffMmapLength = 44, OffMmapAddr = 48, OffLoaderName = 64;
     public const int Size = 88;
+    /// <summary>One module entry: mod_start, mod_end, string, reserved.</summary>
+    public const int ModuleEntrySize = 16;
+    /// <summary>One memory-map entry: size (20, not counting itself), base_addr, length, type.</summary>
+    public const int MmapEntrySize = 24;
 
     public const uint InfoMemory = 1 << 0, InfoBootDevice = 1 << 1, InfoCmdline = 1 << 2, InfoMods = 1 << 3;
     public const uint InfoMmap = 1 << 6, InfoLoaderName = 1 << 9;
@@ -23,88 +29,92 @@ public static class MultibootInfo
     public const string LoaderName = "actorvisor";
 
     /// <summary>
-    /// Lays out modules (page-aligned when the header asks) and the info structure from <paramref name="start"/>
-    /// upwards; returns the info structure's address and the first free address after everything.
+    /// Lays out modules (page-aligned when the header asks, 8-byte aligned otherwise) and the info structure
+    /// from <paramref name="start"/> upwards, plus <paramref name="extra"/> bytes (8-byte aligned) for the
+    /// caller after everything, and checks that it all is guest RAM below 4 GiB. Writes nothing.
     /// </summary>
-    public static (uint InfoAddress, ulong End) Write(GuestMemory mem, ulong start, string cmdline,
-        IReadOnlyList<MultibootModule> modules, bool pageAlignModules)
+    public static MultibootLayout Plan(GuestMemory mem, ulong start, string cmdline,
+        IReadOnlyList<MultibootModule> modules, bool pageAlignModules, int extra = 0)
     {
+        var map = PhysicalMemoryMap.For(mem);
+        var cmd = Encoding.UTF8.GetBytes(cmdline + "\0");
+        var name = Encoding.UTF8.GetBytes(LoaderName + "\0");
+        var modText = modules.Select(m => Encoding.UTF8.GetBytes(m.Text + "\0")).ToArray();
+
+        // Modules first, so that they sit right after the kernel as GRUB places them.
         var cursor = Align(start, 0x1000);
-        // Modules first, so that they sit page-aligned right after the kernel as GRUB places them.
-        var placed = new List<(uint Start, uint End)>();
-        foreach (var m in modules)
-        {
-            cursor = pageAlignModules ? Align(cursor, 0x1000) : Align(cursor, 8);
-            CheckFits(mem, cursor, (ulong)m.Data.Length, "module");
-            mem.Write(cursor, m.Data);
-            placed.Add(((uint)cursor, (uint)(cursor + (ulong)m.Data.Length)));
-            cursor += (ulong)m.Data.Length;
-        }
-
-        cursor = Align(cursor, 0x1000);
-        var info = cursor;
-        cursor += Size;
-
-        uint WriteString(string s)
-        {
-            var bytes = Encoding.UTF8.GetBytes(s + "\0");
-            CheckFits(mem, cursor, (ulong)bytes.Length, "boot information");
-            mem.Write(cursor, bytes);
-            var at = (uint)cursor;
-            cursor += (ulong)bytes.Length;
-            return at;
-        }
-
-        var cmdAddr = WriteString(cmdline);
-        var nameAddr = WriteString(LoaderName);
-        var modStrings = modules.Select(m => WriteString(m.Text)).ToArray();
-
-        cursor = Align(cursor, 8);
-        var modsAddr = (uint)cursor;
+        var modAt = new ulong[modules.Count];
         for (var i = 0; i < modules.Count; i++)
         {
-            CheckFits(mem, cursor, 16, "module list");
-            mem.WriteUInt32(cursor, placed[i].Start);
-            mem.WriteUInt32(cursor + 4, placed[i].End);
-            mem.WriteUInt32(cursor + 8, modStrings[i]);
-            mem.WriteUInt32(cursor + 12, 0);
-            cursor += 16;
+            cursor = pageAlignModules ? Align(cursor, 0x1000) : Align(cursor, 8);
+            modAt[i] = cursor;
+            cursor += (ulong)modules[i].Data.Length;
         }
+        var info = Align(cursor, 0x1000);
+        cursor = info + Size;
+        var cmdAddr = cursor; cursor += (ulong)cmd.Length;
+        var nameAddr = cursor; cursor += (ulong)name.Length;
+        var modTextAt = new ulong[modules.Count];
+        for (var i = 0; i < modules.Count; i++) { modTextAt[i] = cursor; cursor += (ulong)modText[i].Length; }
+        var modsAddr = Align(cursor, 8);
+        var mmapAddr = modsAddr + (ulong)(modules.Count * ModuleEntrySize);
+        var extraAt = Align(mmapAddr + (ulong)(map.Count * MmapEntrySize), 8);
+        var end = extraAt + (ulong)extra;
 
-        // Memory map: low RAM, the legacy hole, RAM above 1 MiB up to the PCI hole, and RAM above 4 GiB.
-        var map = PhysicalMemoryMap.For(mem);
-        var mmapAddr = (uint)cursor;
-        foreach (var (b, len, type) in map.Select(e => (e.Base, e.Length, (uint)e.Type)))
+        if (end > 0x1_0000_0000UL || !mem.IsRam(start, end - start))
+            throw new KernelImageException(
+                $"the multiboot modules and boot information need 0x{start:x}-0x{end:x}, which is not all guest RAM below 4 GiB; give the guest more memory (-m)");
+        return new MultibootLayout(modules, map, cmd, name, modText, modAt, info, cmdAddr, nameAddr, modTextAt, modsAddr, mmapAddr, extraAt, end);
+    }
+
+    /// <summary>Writes what <see cref="Plan"/> laid out; returns the info structure's address.</summary>
+    public static uint Write(GuestMemory mem, MultibootLayout l)
+    {
+        var modules = l.Modules;
+        for (var i = 0; i < modules.Count; i++) mem.Write(l.ModuleAt[i], modules[i].Data);
+        mem.GetSpan(l.Info, Size).Clear();
+        mem.Write(l.CmdlineAt, l.Cmdline);
+        mem.Write(l.LoaderNameAt, l.LoaderNameBytes);
+        for (var i = 0; i < modules.Count; i++)
         {
-            CheckFits(mem, cursor, 24, "memory map");
-            mem.WriteUInt32(cursor, 20); // size of the entry, not counting this field
-            mem.WriteUInt64(cursor + 4, b);
-            mem.WriteUInt64(cursor + 12, len);
-            mem.WriteUInt32(cursor + 20, type);
-            cursor += 24;
+            mem.Write(l.ModuleTextAt[i], l.ModuleTexts[i]);
+            var e = l.ModsAddr + (ulong)(i * ModuleEntrySize);
+            mem.WriteUInt32(e, (uint)l.ModuleAt[i]);
+            mem.WriteUInt32(e + 4, (uint)(l.ModuleAt[i] + (ulong)modules[i].Data.Length));
+            mem.WriteUInt32(e + 8, (uint)l.ModuleTextAt[i]);
+            mem.WriteUInt32(e + 12, 0);
         }
-        var mmapLength = (uint)(cursor - mmapAddr);
+        var map = l.Map;
+        for (var i = 0; i < map.Count; i++)
+        {
+            var e = l.MmapAddr + (ulong)(i * MmapEntrySize);
+            mem.WriteUInt32(e, MmapEntrySize - 4);
+            mem.WriteUInt64(e + 4, map[i].Base);
+            mem.WriteUInt64(e + 12, map[i].Length);
+            mem.WriteUInt32(e + 20, (uint)map[i].Type);
+        }
 
+        var info = l.Info;
         var low = mem.LowRegion.Size;
-        CheckFits(mem, info, Size, "boot information");
-        mem.GetSpan(info, Size).Clear();
         mem.WriteUInt32(info + OffFlags, InfoMemory | InfoCmdline | InfoMods | InfoMmap | InfoLoaderName);
-        mem.WriteUInt32(info + OffMemLower, 640);
-        mem.WriteUInt32(info + OffMemUpper, (uint)((Math.Min(low, GuestMemory.PciHoleStart) - 0x100000) / 1024));
-        mem.WriteUInt32(info + OffCmdline, cmdAddr);
+        // mem_lower: KiB of RAM from 0 up to the first hole (the EBDA), as the memory map says.
+        mem.WriteUInt32(info + OffMemLower, (uint)(PhysicalMemoryMap.EbdaStart / 1024));
+        // mem_upper: KiB from 1 MiB up to the first hole above it (the PCI hole, or the end of RAM).
+        mem.WriteUInt32(info + OffMemUpper, (uint)((Math.Min(low, GuestMemory.PciHoleStart) - PhysicalMemoryMap.HighMemoryStart) / 1024));
+        mem.WriteUInt32(info + OffCmdline, (uint)l.CmdlineAt);
         mem.WriteUInt32(info + OffModsCount, (uint)modules.Count);
-        mem.WriteUInt32(info + OffModsAddr, modsAddr);
-        mem.WriteUInt32(info + OffMmapLength, mmapLength);
-        mem.WriteUInt32(info + OffMmapAddr, mmapAddr);
-        mem.WriteUInt32(info + OffLoaderName, nameAddr);
-        return ((uint)info, cursor);
+        mem.WriteUInt32(info + OffModsAddr, (uint)l.ModsAddr);
+        mem.WriteUInt32(info + OffMmapLength, (uint)(map.Count * MmapEntrySize));
+        mem.WriteUInt32(info + OffMmapAddr, (uint)l.MmapAddr);
+        mem.WriteUInt32(info + OffLoaderName, (uint)l.LoaderNameAt);
+        return (uint)info;
     }
 
     private static ulong Align(ulong v, ulong a) => (v + a - 1) & ~(a - 1);
-
-    private static void CheckFits(GuestMemory mem, ulong at, ulong len, string what)
-    {
-        if (at + len > 0xFFFF_FFFFUL || !mem.IsRam(at, Math.Max(len, 1)))
-            throw new KernelImageException($"the {what} does not fit in guest RAM below 4 GiB (at 0x{at:x}, {len} bytes); give the guest more memory");
-    }
 }
+
+/// <summary>Where <see cref="MultibootInfo.Plan"/> put everything: addresses, and the encoded strings to write.</summary>
+public sealed record MultibootLayout(
+    IReadOnlyList<MultibootModule> Modules, IReadOnlyList<E820Entry> Map, byte[] Cmdline, byte[] LoaderNameBytes, byte[][] ModuleTexts,
+    ulong[] ModuleAt, ulong Info, ulong CmdlineAt, ulong LoaderNameAt, ulong[] ModuleTextAt, ulong ModsAddr, ulong MmapAddr,
+    ulong Extra, ulong End);
