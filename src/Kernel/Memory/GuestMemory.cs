@@ -116,12 +116,19 @@ public sealed unsafe class GuestMemory : IDisposable
 
     public int CodeVersion(ulong ppn) => ppn < (ulong)_codeVersion.Length ? Volatile.Read(ref _codeVersion[ppn]) : 0;
 
-    /// <summary>Marks a page as holding decoded code; returns its current version.</summary>
+    /// <summary>
+    /// Marks a page as holding decoded code; returns the version the decoder must record. The version is read
+    /// before the mark is set: if another vCPU's write invalidates the page in between (clearing the mark and
+    /// bumping the version), the block gets the older version and is decoded again, which marks the page again.
+    /// Reading it after could hand the block the new version while the mark stays cleared, and later writes
+    /// would then not invalidate it.
+    /// </summary>
     public int MarkCode(ulong ppn)
     {
         if (ppn >= (ulong)_codeMark.Length) return 0;
-        _codeMark[ppn] = 1;
-        return Volatile.Read(ref _codeVersion[ppn]);
+        var version = Volatile.Read(ref _codeVersion[ppn]);
+        Volatile.Write(ref _codeMark[ppn], 1);
+        return version;
     }
 
     /// <summary>Called for every write into RAM that did not come through a path that already checked.</summary>
@@ -139,7 +146,8 @@ public sealed unsafe class GuestMemory : IDisposable
 
     public void InvalidateCodePage(ulong ppn)
     {
-        _codeMark[ppn] = 0;
+        if (ppn >= (ulong)_codeMark.Length) return;
+        Volatile.Write(ref _codeMark[ppn], 0);
         Interlocked.Increment(ref _codeVersion[ppn]);
     }
 

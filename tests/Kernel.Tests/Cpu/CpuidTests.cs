@@ -11,7 +11,7 @@ public class CpuidTests
 {
     private static (uint Eax, uint Ebx, uint Ecx, uint Edx) Q(uint leaf, uint sub = 0, CpuModel? model = null, int id = 0)
     {
-        var mem = new Memory.GuestMemory(1 << 20);
+        var mem = new global::Actorvisor.Kernel.Memory.GuestMemory(1 << 20);
         var cpu = new SoftwareCpu(id, mem, new TestPlatform(), model);
         return CpuidInstruction.Query(cpu, leaf, sub);
     }
