@@ -1,3 +1,4 @@
+using Actorvisor.Actors.Devices.IsaIrq;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using Actorvisor.Host.Vm;
@@ -26,7 +27,7 @@ public class VmSupervisorTests : TestKit
     }
 
     [Fact]
-    public void UartInterruptReachesTheGsi4Placeholder()
+    public void UartInterruptReachesTheIsaRouterOnGsi4()
     {
         // The guest opens the PC's OUT2 gate and enables the THR-empty interrupt, then spins.
         var kernel = Kernel(Elf64(a =>
@@ -43,10 +44,10 @@ public class VmSupervisorTests : TestKit
             a.jmp(spin);
         }));
         var vm = Sys.ActorOf(VmSupervisor.Props(new VmConfig("irq", 16 << 20, kernel, new MemoryStream()), TestActor), "vm-irq");
-        var irq = Sys.ActorSelection("/user/vm-irq/irq-unrouted");
+        var irq = Sys.ActorSelection("/user/vm-irq/isa-irq");
         AwaitAssert(() =>
         {
-            var lines = irq.Ask<UnroutedIrqActor.Lines>(UnroutedIrqActor.GetLines.Instance, Wait).GetAwaiter().GetResult();
+            var lines = irq.Ask<IsaIrqActor.Lines>(IsaIrqActor.GetLines.Instance, Wait).GetAwaiter().GetResult();
             Assert.True(lines.ByGsi.TryGetValue(VmSupervisor.Com1Gsi, out var gsi4) && gsi4.Level);
             Assert.Equal(1, gsi4.Raised);
         }, Wait, TimeSpan.FromMilliseconds(50));
