@@ -24,7 +24,7 @@ public sealed class ApicBusActor : ReceiveActor
         Receive<InterruptProtocol.LapicDeliver>(Route);
         Receive<InterruptProtocol.Msi>(m =>
         {
-            if (Msi.Decode(m.Address, m.Data) is { } d) Route(d);
+            if (MsiDecoder.Decode(m.Address, m.Data) is { } d) Route(d);
             else Undeliverable++;
         });
     }

@@ -372,7 +372,8 @@ public sealed class Lapic : IDisposable
         var now = _time.GetTimestamp();
         var due = _timerDeadline <= now
             ? TimeSpan.Zero
-            : TimeSpan.FromTicks((long)((Int128)(_timerDeadline - now) * TimeSpan.TicksPerSecond / _time.TimestampFrequency) + 1);
+            : TimeSpan.FromTicks((long)(((Int128)(_timerDeadline - now) * TimeSpan.TicksPerSecond + _time.TimestampFrequency - 1)
+                                        / _time.TimestampFrequency)); // rounded up: never before the deadline
         var generation = _timerGeneration;
         // A fresh callback per arming carries its generation; a stale expiry is recognised and dropped.
         _hostTimer?.Dispose();

@@ -8,9 +8,9 @@ namespace Actorvisor.Actors.Cpu.Lapic;
 /// As bhyve: the destination is logical only when RH and DM are both 1, and the trigger is edge (PCI MSI
 /// has no level-triggered form).
 /// </summary>
-public static class Msi
+public static class MsiDecoder
 {
-    public const ulong AddressBase = 0xFEE0_0000, AddressMask = 0xFFF0_0000;
+    public const ulong AddressBase = 0xFEE0_0000;
     public const int DestinationShift = 12;
     public const ulong RedirectionHint = 1 << 3, DestinationModeLogical = 1 << 2;
     public const int DeliveryModeShift = 8;
@@ -18,7 +18,7 @@ public static class Msi
     /// <summary>The message, or null when the address is not in the interrupt window (the write goes nowhere).</summary>
     public static LapicDeliver? Decode(ulong address, uint data)
     {
-        if ((address & AddressMask) != AddressBase) return null;
+        if ((address & ~0xF_FFFFUL) != AddressBase) return null; // bits 63:20 must be FEEh (and nothing above 4 GiB)
         var logical = (address & (RedirectionHint | DestinationModeLogical)) == (RedirectionHint | DestinationModeLogical);
         var mode = (DeliveryMode)((data >> DeliveryModeShift) & 7);
         return new LapicDeliver((byte)data, mode, TriggerMode.Edge,
