@@ -165,6 +165,56 @@ public class InterruptGuestTests : TestKit, IDisposable
         Assert.True(_lapic.Model.TimerFirings >= 5);
     }
 
+    [Fact]
+    public void Cr8AndTprAreOneRegisterAndHoldBackASelfIpi()
+    {
+        _memory.Write(Handler64, GuestImages.Assemble(64, Handler64, a =>
+        {
+            a.push(rax);
+            a.inc(__dword_ptr[Counter]);
+            a.mov(rax, LapicBase);
+            a.mov(__dword_ptr[rax + 0xB0], 0);
+            a.pop(rax);
+            a.iretq();
+        }));
+        WriteGate64(0x45, Handler64);
+        _memory.Write(Main64, GuestImages.Assemble(64, Main64, a =>
+        {
+            a.mov(rbx, LapicBase);
+            a.mov(__dword_ptr[rbx + 0xF0], 0x1FF);     // SVR: enable
+            a.mov(eax, 5);
+            a.mov(cr8, rax);                           // CR8 = 5: TPR = 50h
+            a.mov(esi, __dword_ptr[rbx + 0x80]);       // ESI = TPR as the LAPIC sees it
+            a.mov(__dword_ptr[rbx + 0x300], 0x40045);  // ICR: self-IPI, fixed, vector 45h
+            a.sti();
+            a.nop();
+            a.nop();
+            a.mov(edi, __dword_ptr[Counter]);          // EDI = 0: class 4 is held back by TPR class 5
+            a.xor(eax, eax);
+            a.mov(cr8, rax);                           // lowered: the IPI is taken at the next boundary
+            var wait = a.CreateLabel();
+            a.Label(ref wait);                         // spin, not HLT: the interrupt may already be taken
+            a.pause();
+            a.cmp(__dword_ptr[Counter], 1);
+            a.jb(wait);
+            a.cli();
+            a.mov(__dword_ptr[rbx + 0x80], 0x70);      // TPR written through the APIC page
+            a.mov(rax, cr8);
+            a.mov(r8, rax);                            // R8 = 7
+            a.hlt();
+        }));
+        var vcpu = Sys.ActorOf(VcpuActor.Props(new VcpuOptions(0, _memory, _bus, Boot64, ReportTo: _parent, Lapic: _lapic)), "cpu-0");
+        vcpu.Tell(VcpuProtocol.Start.Instance);
+        ExpectMsg<VcpuProtocol.Started>(Wait);
+        _parent.ExpectMsg<VcpuProtocol.HaltedForGood>(Wait);
+        vcpu.Tell(VcpuProtocol.GetRegisters.Instance);
+        var r = ExpectMsg<VcpuProtocol.Registers>(Wait).State;
+        Assert.Equal(0x50UL, r.Gprs[6]);
+        Assert.Equal(0UL, r.Gprs[7]);
+        Assert.Equal(7UL, r.Gprs[8]);
+        Assert.Equal(1u, _memory.ReadUInt32(Counter));
+    }
+
     /// <summary>
     /// Real mode, 8259 programmed with the PC's ICW sequence, IRQ 4 at vector 24h through the IVT. With the
     /// LAPIC in virtual wire mode the INTR goes through LINT0 as ExtINT; with IA32_APIC_BASE.EN cleared it is
