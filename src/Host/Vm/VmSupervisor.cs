@@ -36,6 +36,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private readonly HashSet<int> _haltedForGood = new();
     private readonly HashSet<IActorRef> _children = new();
     private GuestMemory? _memory;
+    /// <summary>The ISA interrupt router (a mailbox-less reference, released when the VM stops).</summary>
+    private IsaIrqRouter? _isaIrq;
     private VmProtocol.VmExited? _outcome;
     /// <summary>The last exception a child failed with (the decider runs on this actor's thread).</summary>
     private Exception? _lastFailure;
@@ -129,7 +131,9 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         lapics[0].EnterVirtualWireMode();
 
         // THE place devices send SetIrq/PulseIrq/Msi to: every interrupt-raising device gets this target.
-        var isaIrq = Spawn(IsaIrqActor.Props(pic, ioapic, apicBus), "isa-irq");
+        var lines = Spawn(IrqLinesActor.Props(), "irq-lines");
+        _isaIrq = new IsaIrqRouter(Context.System, pic, ioapic, apicBus, lines);
+        var isaIrq = _isaIrq;
 
         var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console), "uart-0");
         var bus = IoBus<IActorRef>.Empty
@@ -185,5 +189,6 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         // Children, and so the vCPU threads, have stopped: the outcome can go out and RAM can go.
         _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
         _memory?.Dispose();
+        _isaIrq?.Dispose();
     }
 }

@@ -44,7 +44,7 @@ public class InterruptGuestTests : TestKit, IDisposable
         apicBus.Tell(new ApicBusActor.Attach(_lapic, lapicActor));
         var pic = Sys.ActorOf(PicActor.Props(lapicActor), "pic");
         _lapic.ConnectPic(pic);
-        var isa = Sys.ActorOf(IsaIrqActor.Props(pic, ioapic, apicBus), "isa-irq");
+        var isa = new IsaIrqRouter(Sys, pic, ioapic, apicBus, Sys.ActorOf(IrqLinesActor.Props(), "irq-lines"));
         var uart = Sys.ActorOf(UartActor.Props(isa, 4, new MemoryStream()), "uart-0");
         _bus = IoBus<IActorRef>.Empty
             .AddPio(PicRegisters.MasterPort, 2, pic).AddPio(PicRegisters.SlavePort, 2, pic).AddPio(PicRegisters.ElcrPort, 2, pic)
@@ -133,6 +133,63 @@ public class InterruptGuestTests : TestKit, IDisposable
         Assert.Equal(0x02, _memory.ReadByte(Saved)); // IIR: THR empty was the interrupt
         Assert.False(_lapic.Model.IsrBit(0x40));     // the handler's EOI ended it
         Assert.False(_lapic.Model.IrrBit(0x40));
+    }
+
+    /// <summary>
+    /// The UART pin programmed level-triggered: the first interrupt sets Remote IRR; only the EOI broadcast
+    /// (the LAPIC's TMR bit set) clears it, so the second interrupt, raised by a THR write, reaches the guest
+    /// only if the broadcast worked.
+    /// </summary>
+    [Fact]
+    public void LevelTriggeredIoApicPinNeedsTheLapicEoiBroadcastForTheNextInterrupt()
+    {
+        _memory.Write(Handler64, GuestImages.Assemble(64, Handler64, UartHandler64));
+        WriteGate64(0x41, Handler64);
+        _memory.Write(Main64, GuestImages.Assemble(64, Main64, a =>
+        {
+            a.mov(al, 0xFF);
+            a.@out(0x21, al);
+            a.@out(0xA1, al);
+            a.mov(rbx, LapicBase);
+            a.mov(__dword_ptr[rbx + 0xF0], 0x1FF);   // SVR: enable
+            a.mov(rcx, IoApicBase);
+            a.mov(__dword_ptr[rcx], 0x18);           // entry 4 low
+            a.mov(__dword_ptr[rcx + 0x10], 0x8041);  // vector 41h, fixed, physical dest 0, level-triggered
+            a.mov(dx, GuestImages.Com1 + 4);
+            a.mov(al, 0x08);                         // MCR: OUT2
+            a.@out(dx, al);
+            a.mov(dx, GuestImages.Com1 + 1);
+            a.mov(al, 0x02);                         // IER: THR empty
+            a.@out(dx, al);
+            var first = a.CreateLabel();
+            a.sti();
+            a.Label(ref first);
+            a.hlt();
+            a.cmp(__dword_ptr[Counter], 1);
+            a.jb(first);
+            a.cli();
+            a.mov(__dword_ptr[rcx], 0x18);           // read entry 4 back: Remote IRR must be clear after the EOI
+            a.mov(esi, __dword_ptr[rcx + 0x10]);
+            a.mov(dx, GuestImages.Com1);
+            a.mov(al, (byte)'x');                    // a THR write makes THR-empty due again: IRQ 4 rises
+            a.@out(dx, al);
+            var second = a.CreateLabel();
+            a.sti();
+            a.Label(ref second);
+            a.hlt();
+            a.cmp(__dword_ptr[Counter], 2);
+            a.jb(second);
+            a.cli();
+            a.hlt();
+        }));
+        var vcpu = Sys.ActorOf(VcpuActor.Props(new VcpuOptions(0, _memory, _bus, Boot64, ReportTo: _parent, Lapic: _lapic)), "cpu-0");
+        vcpu.Tell(VcpuProtocol.Start.Instance);
+        ExpectMsg<VcpuProtocol.Started>(Wait);
+        _parent.ExpectMsg<VcpuProtocol.HaltedForGood>(Wait);
+        vcpu.Tell(VcpuProtocol.GetRegisters.Instance);
+        var r = ExpectMsg<VcpuProtocol.Registers>(Wait).State;
+        Assert.Equal(2u, _memory.ReadUInt32(Counter));
+        Assert.Equal(0x8041UL, r.Gprs[6]);           // Remote IRR (bit 14) clear, entry as programmed
     }
 
     [Fact]

@@ -27,7 +27,7 @@ public class VmSupervisorTests : TestKit
     }
 
     [Fact]
-    public void UartInterruptReachesTheIsaRouterOnGsi4()
+    public void UartInterruptIsRecordedOnGsi4()
     {
         // The guest opens the PC's OUT2 gate and enables the THR-empty interrupt, then spins.
         var kernel = Kernel(Elf64(a =>
@@ -44,10 +44,10 @@ public class VmSupervisorTests : TestKit
             a.jmp(spin);
         }));
         var vm = Sys.ActorOf(VmSupervisor.Props(new VmConfig("irq", 16 << 20, kernel, new MemoryStream()), TestActor), "vm-irq");
-        var irq = Sys.ActorSelection("/user/vm-irq/isa-irq");
+        var irq = Sys.ActorSelection("/user/vm-irq/irq-lines");
         AwaitAssert(() =>
         {
-            var lines = irq.Ask<IsaIrqActor.Lines>(IsaIrqActor.GetLines.Instance, Wait).GetAwaiter().GetResult();
+            var lines = irq.Ask<IrqLinesActor.Lines>(IrqLinesActor.GetLines.Instance, Wait).GetAwaiter().GetResult();
             Assert.True(lines.ByGsi.TryGetValue(VmSupervisor.Com1Gsi, out var gsi4) && gsi4.Level);
             Assert.Equal(1, gsi4.Raised);
         }, Wait, TimeSpan.FromMilliseconds(50));

@@ -8,7 +8,7 @@ using static Actorvisor.Kernel.Messages.InterruptProtocol;
 namespace Actorvisor.Actors.Tests.Devices.IsaIrq;
 
 /// <summary>The ISA router's pin mapping and the APIC bus's delivery of MSIs to a LAPIC's inbox.</summary>
-public class IsaIrqActorTests : TestKit
+public class IsaIrqRouterTests : TestKit
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
 
@@ -18,7 +18,8 @@ public class IsaIrqActorTests : TestKit
         var pic = CreateTestProbe();
         var ioapic = CreateTestProbe();
         var apicBus = CreateTestProbe();
-        var isa = Sys.ActorOf(IsaIrqActor.Props(pic, ioapic, apicBus));
+        var linesActor = Sys.ActorOf(IrqLinesActor.Props());
+        using var isa = new IsaIrqRouter(Sys, pic, ioapic, apicBus, linesActor);
         isa.Tell(new SetIrq(4, true));
         Assert.Equal(4, pic.ExpectMsg<SetIrq>(Wait).Gsi);
         Assert.Equal(4, ioapic.ExpectMsg<SetIrq>(Wait).Gsi);
@@ -30,8 +31,8 @@ public class IsaIrqActorTests : TestKit
         pic.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
         isa.Tell(new Msi(0xFEE0_0000, 0x41));
         apicBus.ExpectMsg<Msi>(Wait);
-        isa.Tell(IsaIrqActor.GetLines.Instance);
-        var lines = ExpectMsg<IsaIrqActor.Lines>(Wait).ByGsi;
+        linesActor.Tell(IrqLinesActor.GetLines.Instance); // after the copies the router sent from this thread
+        var lines = ExpectMsg<IrqLinesActor.Lines>(Wait).ByGsi;
         Assert.Equal((true, 1L), lines[4]);
         Assert.Equal((false, 1L), lines[0]);
     }
