@@ -13,6 +13,16 @@ namespace Actorvisor.Actors.Cpu;
 /// Addresses no device claims behave as an empty ISA bus: reads return all ones, writes vanish; both are counted.
 /// Used only on the vCPU's run thread (except <see cref="Bus"/>, which is swapped atomically).
 /// </summary>
+/// <summary>
+/// An MMIO window served on the vCPU thread itself, ahead of the bus (the LAPIC page: every vCPU has its own
+/// at the same address, so it cannot be one bus range).
+/// </summary>
+public interface ILocalMmio
+{
+    bool TryMmioRead(ulong address, int size, out ulong value);
+    bool TryMmioWrite(ulong address, int size, ulong value);
+}
+
 public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
 {
     private readonly AccessReplyTarget _reply;
@@ -45,6 +55,9 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
 
     public AccessReplyTarget ReplyTarget => _reply;
 
+    /// <summary>This vCPU's own MMIO window (its LAPIC), looked at before the bus; none when null.</summary>
+    public ILocalMmio? Local { get; set; }
+
     public uint PortRead(int vcpuId, ushort port, int size)
     {
         if (!_bus.Pio.TryFind(port, (ulong)size, out var hit))
@@ -69,6 +82,7 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
 
     public ulong MmioRead(int vcpuId, ulong address, int size)
     {
+        if (Local is { } local && local.TryMmioRead(address, size, out var localValue)) return localValue;
         if (!_bus.Mmio.TryFind(address, (ulong)size, out var hit))
         {
             UnassignedMmioReads++;
@@ -81,6 +95,7 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
 
     public void MmioWrite(int vcpuId, ulong address, int size, ulong value)
     {
+        if (Local is { } local && local.TryMmioWrite(address, size, value)) return;
         if (!_bus.Mmio.TryFind(address, (ulong)size, out var hit))
         {
             UnassignedMmioWrites++;

@@ -13,9 +13,12 @@ namespace Actorvisor.Actors.Cpu;
 /// <param name="ReportTo">Who hears HaltedForGood / ShutDown / Failed; the parent when null.</param>
 /// <param name="Interrupts">Where the CPU takes external interrupts from (its LAPIC); none when null. Whoever
 /// makes one pending sends the vCPU <see cref="VcpuProtocol.Kick"/>.</param>
+/// <param name="Lapic">This vCPU's LAPIC: it becomes the interrupt source and serves its register page on the
+/// run thread; overrides <paramref name="Interrupts"/>.</param>
 public sealed record VcpuOptions(
     int Id, GuestMemory Memory, IoBus<IActorRef> Bus, Action<SoftwareCpu>? Boot = null,
-    TimeSpan? ReadTimeout = null, IActorRef? ReportTo = null, IInterruptSource? Interrupts = null)
+    TimeSpan? ReadTimeout = null, IActorRef? ReportTo = null, IInterruptSource? Interrupts = null,
+    Lapic.VcpuLapic? Lapic = null)
 {
     public static readonly TimeSpan DefaultReadTimeout = TimeSpan.FromSeconds(5);
 }
@@ -31,6 +34,7 @@ public sealed class VcpuActor : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ActorBusPlatform _platform;
     private readonly VcpuThread _thread;
+    private readonly Lapic.VcpuLapic? _lapic;
 
     public static Props Props(VcpuOptions options) => Akka.Actor.Props.Create(() => new VcpuActor(options));
 
@@ -40,7 +44,14 @@ public sealed class VcpuActor : ReceiveActor
         var cpu = new SoftwareCpu(o.Id, o.Memory, _platform);
         if (o.Interrupts is not null) cpu.Interrupts = o.Interrupts;
         o.Boot?.Invoke(cpu);
-        _thread = new VcpuThread(cpu, _platform, Self, o.ReportTo ?? Context.Parent);
+        _thread = new VcpuThread(cpu, _platform, Self, o.ReportTo ?? Context.Parent, o.Lapic is { } l ? l.Service : null);
+        _lapic = o.Lapic;
+        if (o.Lapic is not null)
+        {
+            cpu.Interrupts = o.Lapic;
+            _platform.Local = o.Lapic;
+            o.Lapic.Attach(cpu, _platform, _thread.Wake);
+        }
 
         Receive<VcpuProtocol.Kick>(_ => _thread.Wake());
         Receive<VcpuProtocol.Start>(m => _thread.Post(m, Sender));
@@ -61,5 +72,6 @@ public sealed class VcpuActor : ReceiveActor
         if (!_thread.StopAndJoin(TimeSpan.FromSeconds(10)))
             _log.Error("vcpu {0}: run thread did not stop within 10 s", _thread.Id);
         _platform.Dispose();
+        _lapic?.Dispose(); // its host timer: the run thread that could re-arm it is gone
     }
 }

@@ -9,7 +9,7 @@ namespace Actorvisor.Actors.Cpu;
 /// The dedicated OS thread of one vCPU (never a thread-pool thread: it blocks on device reads and on HLT).
 /// It runs <see cref="SoftwareCpu.Run"/> in a loop; between runs it takes control commands from a queue
 /// that the <see cref="VcpuActor"/> fills and then kicks the CPU. HLT parks the thread on an event that a
-/// kick, a command or an interrupt (later: the LAPIC calling <see cref="Wake"/>) sets.
+/// kick, a command or an interrupt (the LAPIC calling <see cref="Wake"/>) sets.
 /// It is the only thread that touches the <see cref="SoftwareCpu"/>.
 /// </summary>
 internal sealed class VcpuThread
@@ -24,11 +24,14 @@ internal sealed class VcpuThread
     private readonly ConcurrentQueue<(object Command, IActorRef ReplyTo)> _commands = new();
     private readonly ManualResetEventSlim _wake = new(false);
     private readonly CancellationTokenSource _stopping = new();
+    /// <summary>Applies what arrived for this vCPU's local devices (the LAPIC's inbox) before each run.</summary>
+    private readonly Action? _service;
     private State _state = State.NotStarted;
     private bool _haltReported;
 
-    public VcpuThread(SoftwareCpu cpu, ActorBusPlatform platform, IActorRef self, IActorRef reportTo)
+    public VcpuThread(SoftwareCpu cpu, ActorBusPlatform platform, IActorRef self, IActorRef reportTo, Action? service = null)
     {
+        _service = service;
         _cpu = cpu;
         _platform = platform;
         _platform.Cancel = _stopping.Token;
@@ -97,6 +100,7 @@ internal sealed class VcpuThread
         CpuExitReason exit;
         try
         {
+            _service?.Invoke();
             exit = _cpu.Run();
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)

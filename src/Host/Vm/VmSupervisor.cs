@@ -1,7 +1,12 @@
 using Akka.Actor;
 using Actorvisor.Actors.Cpu;
 using Actorvisor.Actors.Devices.DebugExit;
+using Actorvisor.Actors.Cpu.Lapic;
+using Actorvisor.Actors.Devices.IoApic;
+using Actorvisor.Actors.Devices.IsaIrq;
+using Actorvisor.Actors.Devices.Pic;
 using Actorvisor.Actors.Devices.Uart;
+using Actorvisor.Kernel.Cpu;
 using Actorvisor.Kernel.Boot;
 using Actorvisor.Kernel.Bus;
 using Actorvisor.Kernel.Memory;
@@ -33,6 +38,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private readonly HashSet<int> _haltedForGood = new();
     private readonly HashSet<IActorRef> _children = new();
     private GuestMemory? _memory;
+    /// <summary>The ISA interrupt router (a mailbox-less reference, released when the VM stops).</summary>
+    private IsaIrqRouter? _isaIrq;
     private VmProtocol.VmExited? _outcome;
     /// <summary>The last exception a child failed with (the decider runs on this actor's thread).</summary>
     private Exception? _lastFailure;
@@ -117,15 +124,41 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         _memory = new GuestMemory(_config.MemorySize);
         var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath, _config.Cmdline, _config.Modules);
 
-        var irq = Spawn(UnroutedIrqActor.Props(), "irq-unrouted");
-        var uart = Spawn(UartActor.Props(irq, Com1Gsi, _config.Console), "uart-0");
-        var bus = IoBus<IActorRef>.Empty.AddPio(Com1Port, UartRegisters.RegisterCount, uart);
-        bus = FirmwareAndTestDevices.Attach(bus, _config, _memory, VcpuCount, irq, Self, Spawn);
+        // The interrupt fabric: LAPICs on the APIC bus, the IOAPIC, the 8259 pair (its INTR on the BSP's LINT0),
+        // and the ISA router that drives PIC and IOAPIC pins together.
+        var apicBus = Spawn(ApicBusActor.Props(), "apic-bus");
+        var ioapic = Spawn(IoApicActor.Props(apicBus), "ioapic");
+        var lapics = new VcpuLapic[VcpuCount];
+        var lapicActors = new IActorRef[VcpuCount];
+        for (var id = 0; id < VcpuCount; id++)
+        {
+            lapics[id] = new VcpuLapic(id, TimeProvider.System, CpuModel.Default.BusHz, apicBus, ioapic, pic: null);
+            lapicActors[id] = Spawn(LapicActor.Props(lapics[id]), $"lapic-{id}");
+            apicBus.Tell(new ApicBusActor.Attach(lapics[id], lapicActors[id]));
+        }
+        var pic = Spawn(PicActor.Props(lapicActors[0]), "pic");
+        lapics[0].ConnectPic(pic);
+        // What a BIOS leaves behind: the BSP's LAPIC in virtual wire mode (8259 INTR through LINT0 as ExtINT).
+        lapics[0].EnterVirtualWireMode();
+
+        // THE place devices send SetIrq/PulseIrq/Msi to: every interrupt-raising device gets this target.
+        var lines = Spawn(IrqLinesActor.Props(), "irq-lines");
+        _isaIrq = new IsaIrqRouter(Context.System, pic, ioapic, apicBus, lines);
+        var isaIrq = _isaIrq;
+
+        var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console), "uart-0");
+        var bus = IoBus<IActorRef>.Empty
+            .AddPio(PicRegisters.MasterPort, PicRegisters.PortCount, pic)
+            .AddPio(PicRegisters.SlavePort, PicRegisters.PortCount, pic)
+            .AddPio(PicRegisters.ElcrPort, PicRegisters.ElcrCount, pic)
+            .AddMmio(IoApicRegisters.DefaultBase, IoApicRegisters.WindowSize, ioapic)
+            .AddPio(Com1Port, UartRegisters.RegisterCount, uart);
+        bus = FirmwareAndTestDevices.Attach(bus, _config, _memory, VcpuCount, isaIrq, Self, Spawn);
 
         for (var id = 0; id < VcpuCount; id++)
         {
             var options = new VcpuOptions(id, _memory, bus, Boot: id == 0 ? kernel.Enter : null,
-                ReadTimeout: _config.DeviceReadTimeout);
+                ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id]);
             Spawn(VcpuActor.Props(options), $"cpu-{id}").Tell(VcpuProtocol.Start.Instance);
         }
     }
@@ -168,5 +201,6 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         // Children, and so the vCPU threads, have stopped: the outcome can go out and RAM can go.
         _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
         _memory?.Dispose();
+        _isaIrq?.Dispose();
     }
 }

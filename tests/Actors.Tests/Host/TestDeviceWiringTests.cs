@@ -1,3 +1,4 @@
+using Actorvisor.Actors.Devices.IsaIrq;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using Actorvisor.Actors.Cpu;
@@ -60,7 +61,7 @@ public class TestDeviceWiringTests : TestKit
             var console = new MemoryStream();
             var config = new VmConfig("testdev", 16 << 20, kernel, console) { Devices = [new DeviceSpec.PcTestdev()] };
             var vm = Sys.ActorOf(VmSupervisor.Props(config, TestActor), "vm-testdev");
-            var irq = Sys.ActorSelection("/user/vm-testdev/irq-unrouted");
+            var irq = Sys.ActorSelection("/user/vm-testdev/irq-lines");
             var cpu = Sys.ActorSelection("/user/vm-testdev/cpu-0");
             // Short asks: a selection asked before the supervisor has created its children goes to dead letters.
             var ask = TimeSpan.FromSeconds(1);
@@ -69,7 +70,7 @@ public class TestDeviceWiringTests : TestKit
                 var counters = cpu.Ask<VcpuProtocol.Counters>(VcpuProtocol.GetCounters.Instance, ask).GetAwaiter().GetResult();
                 Assert.Equal(1, counters.UnassignedPortReads);
                 Assert.Equal(1, counters.UnassignedPortWrites);
-                var lines = irq.Ask<UnroutedIrqActor.Lines>(UnroutedIrqActor.GetLines.Instance, ask).GetAwaiter().GetResult().ByGsi;
+                var lines = irq.Ask<IrqLinesActor.Lines>(IrqLinesActor.GetLines.Instance, ask).GetAwaiter().GetResult().ByGsi;
                 Assert.Equal((true, 1L), lines[10]);
                 Assert.Equal((false, 1L), lines[11]);
             }, Wait, TimeSpan.FromMilliseconds(50));

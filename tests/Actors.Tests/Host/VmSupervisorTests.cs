@@ -1,3 +1,4 @@
+using Actorvisor.Actors.Devices.IsaIrq;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using Actorvisor.Host.Vm;
@@ -26,7 +27,7 @@ public class VmSupervisorTests : TestKit
     }
 
     [Fact]
-    public void UartInterruptReachesTheGsi4Placeholder()
+    public void UartInterruptIsRecordedOnGsi4()
     {
         // The guest opens the PC's OUT2 gate and enables the THR-empty interrupt, then spins.
         var kernel = Kernel(Elf64(a =>
@@ -43,10 +44,10 @@ public class VmSupervisorTests : TestKit
             a.jmp(spin);
         }));
         var vm = Sys.ActorOf(VmSupervisor.Props(new VmConfig("irq", 16 << 20, kernel, new MemoryStream()), TestActor), "vm-irq");
-        var irq = Sys.ActorSelection("/user/vm-irq/irq-unrouted");
+        var irq = Sys.ActorSelection("/user/vm-irq/irq-lines");
         AwaitAssert(() =>
         {
-            var lines = irq.Ask<UnroutedIrqActor.Lines>(UnroutedIrqActor.GetLines.Instance, Wait).GetAwaiter().GetResult();
+            var lines = irq.Ask<IrqLinesActor.Lines>(IrqLinesActor.GetLines.Instance, Wait).GetAwaiter().GetResult();
             Assert.True(lines.ByGsi.TryGetValue(VmSupervisor.Com1Gsi, out var gsi4) && gsi4.Level);
             Assert.Equal(1, gsi4.Raised);
         }, Wait, TimeSpan.FromMilliseconds(50));
@@ -55,6 +56,78 @@ public class VmSupervisorTests : TestKit
         Sys.Stop(vm);
         Assert.Equal(VmExitCode.Error, ExpectMsg<VmProtocol.VmExited>(Wait).Code);
         ExpectTerminated(vm, Wait);
+    }
+
+    [Fact]
+    public void UartInterruptRunsTheGuestHandlerThroughTheVmsIoApicAndLapic()
+    {
+        const ulong handler = 0x201000, idt = 0x210000, idtr = 0x220000, counter = 0x220100;
+        // 64-bit interrupt gate for the handler: selector 08h, present, DPL 0, type 1110b.
+        const ulong gateLow = (handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | ((handler >> 16 & 0xFFFF) << 48);
+        var main = GuestImages.Assemble(64, 0x200000, a =>
+        {
+            a.mov(rax, gateLow);                          // the guest builds its IDT: vector 40h only
+            a.mov(__qword_ptr[idt + 0x40 * 16], rax);
+            a.mov(__qword_ptr[idt + 0x40 * 16 + 8], 0);
+            a.mov(__word_ptr[idtr], 0xFFF);
+            a.mov(rax, idt);
+            a.mov(__qword_ptr[idtr + 2], rax);
+            a.lidt(__[idtr]);
+            a.mov(al, 0xFF);                              // mask the 8259s
+            a.@out(0x21, al);
+            a.@out(0xA1, al);
+            a.mov(rbx, 0xFEE00000UL);
+            a.mov(__dword_ptr[rbx + 0xF0], 0x1FF);        // LAPIC SVR: enable
+            a.mov(rcx, 0xFEC00000UL);
+            a.mov(__dword_ptr[rcx], 0x19);                // IOAPIC entry 4 high: destination 0
+            a.mov(__dword_ptr[rcx + 0x10], 0);
+            a.mov(__dword_ptr[rcx], 0x18);                // entry 4 low: vector 40h, fixed, edge, unmasked
+            a.mov(__dword_ptr[rcx + 0x10], 0x40);
+            a.mov(dx, GuestImages.Com1 + 4);              // MCR: OUT2
+            a.mov(al, 0x08);
+            a.@out(dx, al);
+            a.mov(dx, GuestImages.Com1 + 1);              // IER: THR empty
+            a.mov(al, 0x02);
+            a.@out(dx, al);
+            var wait = a.CreateLabel();
+            a.sti();
+            a.Label(ref wait);
+            a.hlt();
+            a.cmp(__dword_ptr[counter], 0);
+            a.je(wait);
+            a.cli();
+            a.mov(dx, GuestImages.Com1 + 1);              // IER off, then say so on the console
+            a.mov(al, 0);
+            a.@out(dx, al);
+            a.mov(dx, GuestImages.Com1);
+            foreach (var c in "IRQ\n")
+            {
+                a.mov(al, (byte)c);
+                a.@out(dx, al);
+            }
+            a.hlt();
+        });
+        var isr = GuestImages.Assemble(64, handler, a =>
+        {
+            a.push(rax);
+            a.push(rdx);
+            a.mov(dx, GuestImages.Com1 + 2);              // IIR: clears the THRE interrupt
+            a.@in(al, dx);
+            a.inc(__dword_ptr[counter]);
+            a.mov(rax, 0xFEE00000UL);
+            a.mov(__dword_ptr[rax + 0xB0], 0);            // LAPIC EOI
+            a.pop(rdx);
+            a.pop(rax);
+            a.iretq();
+        });
+        var kernel = Kernel(GuestImages.Elf64(0x200000,
+            new ElfSegmentSpec(0x200000, 0x200000, main, (ulong)main.Length),
+            new ElfSegmentSpec(handler, handler, isr, (ulong)isr.Length)));
+        var console = new MemoryStream();
+        Sys.ActorOf(VmSupervisor.Props(new VmConfig("isr", 16 << 20, kernel, console), TestActor));
+        var exited = ExpectMsg<VmProtocol.VmExited>(Wait);
+        Assert.Equal(VmExitCode.Halted, exited.Code);
+        Assert.Equal("IRQ\n", System.Text.Encoding.ASCII.GetString(console.ToArray()));
     }
 
     [Fact]

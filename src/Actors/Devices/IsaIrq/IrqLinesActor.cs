@@ -1,14 +1,13 @@
 using Akka.Actor;
 using Actorvisor.Kernel.Messages;
 
-namespace Actorvisor.Host.Vm;
+namespace Actorvisor.Actors.Devices.IsaIrq;
 
 /// <summary>
-/// Stands where the interrupt fabric (PIC and IOAPIC) will be: it takes SetIrq/PulseIrq from devices and
-/// records each GSI's last level and how often it was raised, so the wiring can be checked before any
-/// interrupt is delivered to a vCPU.
+/// The record of the interrupt lines: each GSI's last level and how often it rose, as the
+/// <see cref="IsaIrqRouter"/> copies every SetIrq/PulseIrq here. For state dumps and tests; it routes nothing.
 /// </summary>
-public sealed class UnroutedIrqActor : ReceiveActor
+public sealed class IrqLinesActor : ReceiveActor
 {
     public sealed record GetLines
     {
@@ -20,9 +19,9 @@ public sealed class UnroutedIrqActor : ReceiveActor
 
     private readonly Dictionary<int, (bool Level, long Raised)> _lines = new();
 
-    public static Props Props() => Akka.Actor.Props.Create(() => new UnroutedIrqActor());
+    public static Props Props() => Akka.Actor.Props.Create(() => new IrqLinesActor());
 
-    public UnroutedIrqActor()
+    public IrqLinesActor()
     {
         Receive<InterruptProtocol.SetIrq>(m =>
         {

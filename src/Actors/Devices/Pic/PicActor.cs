@@ -1,0 +1,50 @@
+using Akka.Actor;
+using Actorvisor.Kernel.Messages;
+using static Actorvisor.Kernel.Messages.AccessProtocol;
+
+namespace Actorvisor.Actors.Devices.Pic;
+
+/// <summary>
+/// The actor around the <see cref="Pic"/> pair: port accesses (20h/21h, A0h/A1h, 4D0h/4D1h, all mapped to
+/// this actor), ISA lines, and the INTA cycle. INTR changes go to <paramref name="intrTarget"/> as
+/// <see cref="InterruptProtocol.LocalInterrupt"/> on LINT0: the BSP's LAPIC, which delivers it as ExtINT
+/// (virtual wire), or straight to the CPU when its LAPIC is disabled.
+/// </summary>
+public sealed class PicActor : ReceiveActor
+{
+    private readonly Pic _pic;
+
+    public static Props Props(IActorRef intrTarget) => Akka.Actor.Props.Create(() => new PicActor(intrTarget));
+
+    public PicActor(IActorRef intrTarget)
+    {
+        var self = Self;
+        _pic = new Pic(new LintLine(intrTarget, self));
+
+        Receive<PioRead>(m => Sender.Tell(new AccessResult(m.Size == 1 ? _pic.Read(m.Port) : Wide(m))));
+        Receive<PioWrite>(m =>
+        {
+            // A wide access reaches consecutive byte registers, as on the ISA bus.
+            for (var i = 0; i < m.Size; i++) _pic.Write((ushort)(m.Port + i), (byte)(m.Value >> (8 * i)));
+        });
+        Receive<InterruptProtocol.SetIrq>(m => _pic.SetIrq(m.Gsi, m.Level));
+        Receive<InterruptProtocol.PulseIrq>(m => _pic.PulseIrq(m.Gsi));
+        Receive<InterruptProtocol.InterruptAcknowledge>(_ =>
+        {
+            var vector = _pic.Acknowledge();
+            Sender.Tell(new AccessResult(vector | (_pic.Intr ? InterruptProtocol.InterruptAcknowledge.IntrStillAsserted : 0)));
+        });
+    }
+
+    private ulong Wide(PioRead m)
+    {
+        ulong v = 0;
+        for (var i = 0; i < m.Size; i++) v |= (ulong)_pic.Read((ushort)(m.Port + i)) << (8 * i);
+        return v;
+    }
+
+    private sealed class LintLine(IActorRef target, IActorRef self) : IIrqLine
+    {
+        public void Set(bool level) => target.Tell(new InterruptProtocol.LocalInterrupt(0, level), self);
+    }
+}

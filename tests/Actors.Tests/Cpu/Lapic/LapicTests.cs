@@ -1,0 +1,287 @@
+using Actorvisor.Actors.Cpu.Lapic;
+using Microsoft.Extensions.Time.Testing;
+using static Actorvisor.Actors.Cpu.Lapic.LapicRegisters;
+using static Actorvisor.Kernel.Messages.InterruptProtocol;
+
+namespace Actorvisor.Actors.Tests.Cpu.Lapic;
+
+/// <summary>The LAPIC model against SDM Vol. 3A chapter 11, with time from a FakeTimeProvider.</summary>
+public class LapicTests : IDisposable
+{
+    private const ulong BusHz = 100_000_000; // 10 ns per bus clock
+
+    private sealed class Output : ILapicOutput
+    {
+        public readonly List<LapicDeliver> Ipis = new();
+        public readonly List<byte> Eois = new();
+        public int Nmis;
+        public void SendIpi(LapicDeliver message) => Ipis.Add(message);
+        public void BroadcastEoi(byte vector) => Eois.Add(vector);
+        public void Nmi() => Nmis++;
+    }
+
+    private readonly Output _out = new();
+    private readonly FakeTimeProvider _time = new();
+    private readonly Actorvisor.Actors.Cpu.Lapic.Lapic _lapic;
+
+    public LapicTests()
+    {
+        // With a fake clock the timer callback runs inside Advance, on this thread: it may call the model directly.
+        _lapic = new Actorvisor.Actors.Cpu.Lapic.Lapic(2, _out, _time, BusHz, g => _lapic!.OnTimerExpired(g));
+    }
+
+    public void Dispose() => _lapic.Dispose();
+
+    private void Enable() => _lapic.Write(Svr, 4, 0x1FF); // SVR: APIC software enable, spurious vector FFh
+
+    [Fact]
+    public void PowerOnState()
+    {
+        Assert.Equal(2u << 24, _lapic.Read(Id, 4));
+        Assert.Equal(0x0005_0014u, _lapic.Read(LapicRegisters.Version, 4)); // version 14h, max LVT 5
+        Assert.Equal(0xFFu, _lapic.Read(Svr, 4));                           // software-disabled
+        Assert.Equal(0xFFFF_FFFFu, _lapic.Read(Dfr, 4));                    // flat model
+        for (var r = LvtTimer; r <= LvtError; r += 0x10) Assert.Equal(LvtMasked, _lapic.Read(r, 4));
+    }
+
+    [Fact]
+    public void SoftwareDisabledKeepsLvtsMaskedAndDropsFixedInterrupts()
+    {
+        _lapic.Write(LvtLint0, 4, 0x700);                  // ExtINT, unmasked
+        Assert.Equal(0x1_0700u, _lapic.Read(LvtLint0, 4)); // the mask stays set
+        _lapic.Accept(DeliveryMode.Fixed, 0x40, TriggerMode.Edge);
+        Assert.False(_lapic.IrrBit(0x40));
+        Enable();
+        _lapic.Write(LvtLint0, 4, 0x700);
+        Assert.Equal(0x700u, _lapic.Read(LvtLint0, 4));
+        _lapic.Write(Svr, 4, 0x0FF);                       // disabling masks every LVT again
+        Assert.Equal(0x1_0700u, _lapic.Read(LvtLint0, 4));
+    }
+
+    [Fact]
+    public void HighestVectorAbovePprIsAcknowledgedAndMovesToIsr()
+    {
+        Enable();
+        _lapic.Accept(DeliveryMode.Fixed, 0x31, TriggerMode.Edge);
+        _lapic.Accept(DeliveryMode.Fixed, 0x52, TriggerMode.Edge);
+        Assert.Equal(0x52, _lapic.Acknowledge());
+        Assert.True(_lapic.IsrBit(0x52));
+        Assert.Equal(0x0004_0000u, _lapic.Read(IsrBase + 0x20, 4)); // ISR bits 95:64: vector 52h
+        Assert.Equal(0x50u, _lapic.Read(LapicRegisters.Ppr, 4));
+        Assert.Equal(-1, _lapic.PendingVector);                    // 31h is a lower class
+        _lapic.Accept(DeliveryMode.Fixed, 0x5F, TriggerMode.Edge);
+        Assert.Equal(-1, _lapic.PendingVector);                    // same class as the one in service
+        _lapic.Accept(DeliveryMode.Fixed, 0x60, TriggerMode.Edge);
+        Assert.Equal(0x60, _lapic.Acknowledge());
+        _lapic.Write(Eoi, 4, 0);                                   // EOI ends the highest in service: 60h
+        Assert.False(_lapic.IsrBit(0x60));
+        Assert.True(_lapic.IsrBit(0x52));
+        _lapic.Write(Eoi, 4, 0);
+        Assert.Equal(0x5F, _lapic.Acknowledge());
+    }
+
+    [Fact]
+    public void TprHoldsBackItsClassAndBelow()
+    {
+        Enable();
+        _lapic.Write(LapicRegisters.Tpr, 4, 0x45);
+        _lapic.Accept(DeliveryMode.Fixed, 0x4F, TriggerMode.Edge);
+        Assert.Equal(-1, _lapic.PendingVector);
+        Assert.Equal(0x45u, _lapic.Read(LapicRegisters.Ppr, 4));
+        _lapic.Write(LapicRegisters.Tpr, 4, 0x30);
+        Assert.Equal(0x4F, _lapic.PendingVector);
+    }
+
+    [Fact]
+    public void EoiOfALevelTriggeredVectorIsBroadcastToTheIoApic()
+    {
+        Enable();
+        _lapic.Accept(DeliveryMode.Fixed, 0x61, TriggerMode.Level);
+        Assert.True(_lapic.TmrBit(0x61));
+        _lapic.Acknowledge();
+        _lapic.Write(Eoi, 4, 0);
+        Assert.Equal([(byte)0x61], _out.Eois);
+        _lapic.Accept(DeliveryMode.Fixed, 0x62, TriggerMode.Edge);
+        _lapic.Acknowledge();
+        _lapic.Write(Eoi, 4, 0);
+        Assert.Single(_out.Eois); // edge: no broadcast
+    }
+
+    [Fact]
+    public void IllegalVectorsAreReportedInEsrWhenEsrIsWritten()
+    {
+        Enable();
+        _lapic.Write(LvtError, 4, 0xFE);                    // error LVT: vector FEh, unmasked
+        _lapic.Accept(DeliveryMode.Fixed, 0x05, TriggerMode.Edge);
+        Assert.False(_lapic.IrrBit(0x05));
+        Assert.Equal(0u, _lapic.Read(Esr, 4));              // not visible until ESR is written
+        _lapic.Write(Esr, 4, 0);
+        Assert.Equal(EsrReceiveIllegalVector, _lapic.Read(Esr, 4));
+        Assert.True(_lapic.IrrBit(0xFE));                   // the error interrupt
+        _lapic.Write(IcrLow, 4, 0x0000_0003);               // fixed IPI with vector 3
+        Assert.Empty(_out.Ipis);
+        _lapic.Write(Esr, 4, 0);
+        Assert.Equal(EsrSendIllegalVector, _lapic.Read(Esr, 4));
+        _lapic.Write(Esr, 4, 0);
+        Assert.Equal(0u, _lapic.Read(Esr, 4));              // each write starts afresh
+    }
+
+    [Theory]
+    [InlineData(LvtTimer, 0x0003_00FFu)]   // vector, mask, periodic
+    [InlineData(LvtThermal, 0x0001_07FFu)] // vector, delivery mode, mask
+    [InlineData(LvtPmc, 0x0001_07FFu)]
+    [InlineData(LvtLint0, 0x0001_A7FFu)]   // + polarity, trigger; no remote IRR, no status
+    [InlineData(LvtLint1, 0x0001_A7FFu)]
+    [InlineData(LvtError, 0x0001_00FFu)]
+    public void ReservedLvtBitsIgnoreWrites(uint register, uint readBack)
+    {
+        Enable();
+        _lapic.Write(register, 4, 0xFFFF_FFFF);
+        Assert.Equal(readBack, _lapic.Read(register, 4));
+    }
+
+    [Fact]
+    public void ExtIntThroughLint0FollowsTheIntrLevel()
+    {
+        _lapic.EnterVirtualWireMode();
+        Assert.False(_lapic.ExtIntPending);
+        _lapic.SetLint(0, true);
+        Assert.True(_lapic.ExtIntPending);
+        Assert.True(_lapic.HasInterrupt);
+        Assert.Equal(-1, _lapic.PendingVector); // ExtINT bypasses IRR: the 8259 supplies the vector
+        _lapic.SetLint(0, false);
+        Assert.False(_lapic.ExtIntPending);
+        _lapic.Write(LvtLint0, 4, 0x1_0700);    // masked
+        _lapic.SetLint(0, true);
+        Assert.False(_lapic.ExtIntPending);
+    }
+
+    [Fact]
+    public void Lint1NmiAndFixedLintVectors()
+    {
+        _lapic.EnterVirtualWireMode();
+        _lapic.SetLint(1, true);
+        Assert.Equal(1, _out.Nmis);
+        _lapic.SetLint(1, true);
+        Assert.Equal(1, _out.Nmis); // edge: no new NMI while the pin stays high
+        _lapic.Write(LvtLint1, 4, 0x0000_0077); // fixed, vector 77h, edge
+        _lapic.SetLint(1, false);
+        _lapic.SetLint(1, true);
+        Assert.True(_lapic.IrrBit(0x77));
+    }
+
+    [Fact]
+    public void IcrSendsIpisWithDestinationAndShorthands()
+    {
+        Enable();
+        _lapic.Write(IcrHigh, 4, 0x0100_0000);  // destination 1
+        _lapic.Write(IcrLow, 4, 0x0000_4041);   // fixed, vector 41h, physical, assert
+        var ipi = Assert.Single(_out.Ipis);
+        Assert.Equal(new ApicDestination(1, false, DestinationShorthand.None, 2), ipi.Destination);
+        Assert.Equal(0x41, ipi.Vector);
+        Assert.Equal(0u, _lapic.Read(IcrLow, 4) & IcrDeliveryStatus); // idle at once
+        _lapic.Write(IcrLow, 4, 0x0004_0042);   // shorthand self: accepted here, not sent
+        Assert.True(_lapic.IrrBit(0x42));
+        Assert.Single(_out.Ipis);
+        _lapic.Write(IcrLow, 4, 0x0008_0043);   // all including self: here, and to the others
+        Assert.True(_lapic.IrrBit(0x43));
+        Assert.Equal(DestinationShorthand.AllExcludingSelf, _out.Ipis[^1].Destination.Shorthand);
+        _lapic.Write(IcrLow, 4, 0x000C_0400);   // NMI to all others
+        Assert.Equal(DeliveryMode.Nmi, _out.Ipis[^1].Mode);
+    }
+
+    [Fact]
+    public void LdrDfrAndIdAreWritableInTheirFieldsOnly()
+    {
+        _lapic.Write(Ldr, 4, 0xFFFF_FFFF);
+        Assert.Equal(0xFF00_0000u, _lapic.Read(Ldr, 4));
+        _lapic.Write(Dfr, 4, 0x0000_0000);       // cluster model
+        Assert.Equal(0x0FFF_FFFFu, _lapic.Read(Dfr, 4));
+        Assert.False(_lapic.FlatModel);
+        _lapic.Write(Id, 4, 0x0500_0000);
+        Assert.Equal(5, _lapic.ApicId);
+    }
+
+    [Theory]
+    [InlineData(0x0u, 2)]
+    [InlineData(0x1u, 4)]
+    [InlineData(0x2u, 8)]
+    [InlineData(0x3u, 16)]
+    [InlineData(0x8u, 32)]
+    [InlineData(0x9u, 64)]
+    [InlineData(0xAu, 128)]
+    [InlineData(0xBu, 1)]
+    public void OneShotTimerCountsBusClocksOverTheDivisor(uint divide, int divisor)
+    {
+        Enable();
+        _lapic.Write(TimerDivide, 4, divide);
+        _lapic.Write(LvtTimer, 4, 0x40);               // one-shot, vector 40h
+        _lapic.Write(TimerInitialCount, 4, 1000);
+        var period = TimeSpan.FromTicks(1000L * divisor * 10 / 100); // 10 ns per clock, 100 ns per tick
+        _time.Advance(period / 2);
+        Assert.Equal(500u, _lapic.Read(TimerCurrentCount, 4));
+        Assert.False(_lapic.IrrBit(0x40));
+        _time.Advance(period / 2);
+        Assert.True(_lapic.IrrBit(0x40));
+        Assert.Equal(0u, _lapic.Read(TimerCurrentCount, 4));
+        _time.Advance(period * 3);
+        Assert.Equal(1, _lapic.TimerFirings);          // one shot
+    }
+
+    [Fact]
+    public void PeriodicTimerFiresEveryPeriodAndReloads()
+    {
+        Enable();
+        _lapic.Write(TimerDivide, 4, 0xB);             // divide by 1
+        _lapic.Write(LvtTimer, 4, 0x2_0041);           // periodic, vector 41h
+        _lapic.Write(TimerInitialCount, 4, 100_000);   // 1 ms
+        for (var i = 1; i <= 5; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+            Assert.Equal(i, _lapic.TimerFirings);
+            Assert.Equal(0x41, _lapic.Acknowledge());
+            _lapic.Write(Eoi, 4, 0);
+        }
+        _time.Advance(TimeSpan.FromMicroseconds(250));
+        Assert.Equal(75_000u, _lapic.Read(TimerCurrentCount, 4));
+        _lapic.Write(TimerInitialCount, 4, 0);         // a zero initial count stops it
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        Assert.Equal(5, _lapic.TimerFirings);
+        Assert.Equal(0u, _lapic.Read(TimerCurrentCount, 4));
+    }
+
+    [Fact]
+    public void MaskedTimerCountsButDoesNotInterrupt()
+    {
+        Enable();
+        _lapic.Write(TimerDivide, 4, 0xB);
+        _lapic.Write(LvtTimer, 4, 0x1_0041);           // masked
+        _lapic.Write(TimerInitialCount, 4, 100);
+        _time.Advance(TimeSpan.FromMicroseconds(2));
+        Assert.Equal(1, _lapic.TimerFirings);
+        Assert.False(_lapic.IrrBit(0x41));
+    }
+
+    [Fact]
+    public void RewritingTheInitialCountRestartsTheCountdown()
+    {
+        Enable();
+        _lapic.Write(TimerDivide, 4, 0xB);
+        _lapic.Write(LvtTimer, 4, 0x41);
+        _lapic.Write(TimerInitialCount, 4, 1000);      // 10 us
+        _time.Advance(TimeSpan.FromMicroseconds(8));
+        _lapic.Write(TimerInitialCount, 4, 1000);      // restart: the old expiry must not fire
+        _time.Advance(TimeSpan.FromMicroseconds(8));
+        Assert.Equal(0, _lapic.TimerFirings);
+        _time.Advance(TimeSpan.FromMicroseconds(2));
+        Assert.Equal(1, _lapic.TimerFirings);
+    }
+
+    [Fact]
+    public void UnimplementedRegistersSetIllegalRegisterAddress()
+    {
+        _lapic.Write(0x2F0, 4, 0); // LVT CMCI is not implemented (max LVT 5)
+        _lapic.Write(Esr, 4, 0);
+        Assert.Equal(EsrIllegalRegister, _lapic.Read(Esr, 4));
+    }
+}
