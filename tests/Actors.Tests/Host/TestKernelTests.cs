@@ -57,6 +57,89 @@ public class TestKernelTests : IDisposable
         Assert.EndsWith("loader=actorvisor\n", stdout); // the console drained before the VM ended
     }
 
+    /// <summary>
+    /// The interrupt case: a test kernel routes IOAPIC pin 10 to vector 0x40, masks the 8259s, enables its
+    /// LAPIC, raises the line through pc-testdev's port 0x200A, and its IDT handler runs and reports.
+    /// </summary>
+    [Fact]
+    public void PcTestdevLineReachesTheKernelsHandlerThroughTheIoApic()
+    {
+        const uint Idt = 0x200000, IdtPtr = 0x201000, Flag = 0x201010, Vector = 0x40, Pin = 10;
+        const uint IoApic = 0xFEC00000, Lapic = 0xFEE00000;
+        var kernel = Temp(MultibootKernels.Elf(0x100000, g =>
+        {
+            var a = g.A;
+            var afterHandler = a.CreateLabel();
+            var wait = a.CreateLabel();
+            var done = a.CreateLabel();
+            // The handler sits inline after a CALL, so the pushed return address is its address.
+            a.call(afterHandler);
+            g.Print("handler vector=40\n");
+            a.mov(__dword_ptr[Flag], 1);
+            a.mov(__dword_ptr[Lapic + 0xB0], 0);   // LAPIC EOI
+            a.iretd();
+            a.Label(ref afterHandler);
+            a.pop(ebx);                             // handler address
+            // IDT gate 0x40: 32-bit interrupt gate, DPL 0, our CS.
+            a.xor(eax, eax);
+            a.mov(ax, cs);
+            a.shl(eax, 16);
+            a.mov(ecx, ebx);
+            a.and(ecx, 0xFFFF);
+            a.or(eax, ecx);
+            a.mov(__dword_ptr[Idt + Vector * 8], eax);
+            a.mov(eax, ebx);
+            a.and(eax, 0xFFFF0000);
+            a.or(eax, 0x8E00);
+            a.mov(__dword_ptr[Idt + Vector * 8 + 4], eax);
+            a.mov(__word_ptr[IdtPtr], 256 * 8 - 1);
+            a.mov(__dword_ptr[IdtPtr + 2], Idt);
+            a.lidt(__fword_ptr[IdtPtr]);
+            // Mask both 8259s: the IOAPIC delivers.
+            a.mov(al, 0xFF);
+            a.@out(0x21, al);
+            a.@out(0xA1, al);
+            // LAPIC on (SVR bit 8, spurious vector 0xFF), TPR 0.
+            a.mov(__dword_ptr[Lapic + 0xF0], 0x1FF);
+            a.mov(__dword_ptr[Lapic + 0x80], 0);
+            // IOAPIC pin 10: vector 0x40, fixed, physical, edge, active high, unmasked, destination APIC 0.
+            a.mov(__dword_ptr[IoApic], 0x10 + 2 * Pin);
+            a.mov(__dword_ptr[IoApic + 0x10], Vector);
+            a.mov(__dword_ptr[IoApic], 0x11 + 2 * Pin);
+            a.mov(__dword_ptr[IoApic + 0x10], 0);
+            // Raise GSI 10 through pc-testdev, then wait with STI;HLT (the STI shadow closes the race).
+            a.mov(dx, (int)(0x2000 + Pin));
+            a.mov(al, 1);
+            a.@out(dx, al);
+            // Wait with a bounded spin, not HLT: if the interrupt never comes the test must fail, not hang.
+            // STI;NOP;CLI opens a one-instruction interrupt window on each pass.
+            var timeout = a.CreateLabel();
+            a.mov(ecx, 20_000_000);
+            a.Label(ref wait);
+            a.cmp(__dword_ptr[Flag], 1);
+            a.je(done);
+            a.sti();
+            a.nop();
+            a.cli();
+            a.dec(ecx);
+            a.jnz(wait);
+            a.Label(ref timeout);
+            g.Print("timeout\n");
+            a.mov(eax, 0x7F);
+            g.ExitWithEax();
+            a.Label(ref done);
+            g.Print("back in the kernel\n");
+            a.mov(eax, 0x11);
+            g.ExitWithEax();
+        }), ".elf");
+
+        var (exit, stdout, stderr) = RunCli("run", "--kernel", kernel, "--device", "isa-debug-exit", "--device", "pc-testdev");
+
+        Assert.Equal("", stderr);
+        Assert.Equal("handler vector=40\nback in the kernel\n", stdout);
+        Assert.Equal((0x11 << 1) | 1, exit);
+    }
+
     [Fact]
     public void AFlatMultibootKernelLoadedByItsAddressFieldsRunsToo()
     {
