@@ -1,9 +1,15 @@
 using Akka.Actor;
 using Actorvisor.Actors.Cpu;
+using Actorvisor.Actors.Devices.I8042;
+using Actorvisor.Actors.Devices.Pit;
+using Actorvisor.Actors.Devices.ResetControl;
+using Actorvisor.Actors.Devices.Rtc;
 using Actorvisor.Actors.Devices.Uart;
 using Actorvisor.Kernel.Boot;
 using Actorvisor.Kernel.Bus;
 using Actorvisor.Kernel.Memory;
+using Actorvisor.Kernel.Messages;
+using Actorvisor.Kernel.Time;
 
 namespace Actorvisor.Host.Vm;
 
@@ -11,7 +17,10 @@ namespace Actorvisor.Host.Vm;
 /// One VM: it allocates guest RAM, loads the kernel, creates the device actors and the vCPUs, puts the
 /// devices on the bus and starts the vCPUs. It turns what the vCPUs report into the VM's end, with
 /// bhyve's exit codes: every vCPU halted with interrupts off → Halted, a triple fault → TripleFault, a
-/// host-side failure (bad image, device timeout, a child that threw) → Error.
+/// host-side failure (bad image, device timeout, a child that threw) → Error, a guest reset request
+/// (i8042 pulse, port 0xCF9) → Reset (the run ends; rebooting in place comes later).
+/// Every device's interrupt goes to one ISA interrupt target (today <see cref="UnroutedIrqActor"/>).
+/// The VM's timer service (one thread, host clock) serves the PIT and the RTC and is disposed last.
 /// Ending is orderly: every child gets a PoisonPill, which queues behind the accesses already in its
 /// mailbox, so a device finishes what the guest wrote (the last console bytes) before it stops. When all
 /// children are gone (vCPU threads joined), it tells <c>reportTo</c> <see cref="VmProtocol.VmExited"/> and
@@ -31,6 +40,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private readonly HashSet<int> _haltedForGood = new();
     private readonly HashSet<IActorRef> _children = new();
     private GuestMemory? _memory;
+    private HostTimerService? _timers;
     private VmProtocol.VmExited? _outcome;
     /// <summary>The last exception a child failed with (the decider runs on this actor's thread).</summary>
     private Exception? _lastFailure;
@@ -62,6 +72,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         Receive<VcpuProtocol.ShutDown>(m => Finish(VmExitCode.TripleFault, $"vcpu {m.VcpuId}: triple fault ({m.Reason})"));
         Receive<VcpuProtocol.Failed>(m => Finish(VmExitCode.Error, $"vcpu {m.VcpuId}: {m.Error}"));
         Receive<VcpuProtocol.Started>(_ => { });
+        Receive<LifecycleProtocol.ResetRequested>(m => Finish(VmExitCode.Reset, $"the guest rebooted ({m.Source})"));
         Receive<Terminated>(t =>
         {
             _children.Remove(t.ActorRef);
@@ -106,9 +117,23 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         _memory = new GuestMemory(_config.MemorySize);
         var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath);
 
+        _timers = new HostTimerService(TimeProvider.System, $"timers-{_config.Name}");
+
         var irq = Spawn(UnroutedIrqActor.Props(), "irq-unrouted");
         var uart = Spawn(UartActor.Props(irq, Com1Gsi, _config.Console), "uart-0");
-        var bus = IoBus<IActorRef>.Empty.AddPio(Com1Port, UartRegisters.RegisterCount, uart);
+        var pit = Spawn(PitActor.Props(irq, _timers), "pit");
+        var below4G = Math.Min(_memory.RamSize, GuestMemory.PciHoleStart);
+        var rtc = Spawn(RtcActor.Props(irq, _timers, below4G, _memory.RamSize - below4G, VcpuCount), "rtc");
+        var i8042 = Spawn(I8042Actor.Props(irq), "i8042");
+        var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
+        var bus = IoBus<IActorRef>.Empty
+            .AddPio(Com1Port, UartRegisters.RegisterCount, uart)
+            .AddPio(PitRegisters.IoBase, PitRegisters.IoSize, pit)
+            .AddPio(PitRegisters.PortB, 1, pit)
+            .AddPio(RtcRegisters.IoBase, RtcRegisters.IoSize, rtc)
+            .AddPio(I8042Registers.DataPort, 1, i8042)
+            .AddPio(I8042Registers.CommandPort, 1, i8042)
+            .AddPio(ResetControl.Port, 1, resetControl);
 
         for (var id = 0; id < VcpuCount; id++)
         {
@@ -156,5 +181,6 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         // Children, and so the vCPU threads, have stopped: the outcome can go out and RAM can go.
         _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
         _memory?.Dispose();
+        _timers?.Dispose();
     }
 }
