@@ -64,5 +64,7 @@ public sealed class PitActor : ReceiveActor
 
     private void Rearm() => _timer.Arm(_pit.NextDeadline());
 
+    protected override void PreStart() => Rearm();
+
     protected override void PostStop() => _timer.Cancel();
 }

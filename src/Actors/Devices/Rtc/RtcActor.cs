@@ -56,5 +56,7 @@ public sealed class RtcActor : ReceiveActor
 
     private void Rearm() => _timer.Arm(_rtc.NextDeadline());
 
+    protected override void PreStart() => Rearm();
+
     protected override void PostStop() => _timer.Cancel();
 }
