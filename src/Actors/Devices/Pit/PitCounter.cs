@@ -55,10 +55,10 @@ internal sealed class PitCounter
     public void Control(byte value, long tick)
     {
         Normalize(tick);
+        _idleValue = Value(tick); // CE keeps what it held; the datasheet calls it undefined until a count is written
         ModeBits = (byte)((value & ModeMask) >> ModeShift);
         AccessMode = (Access)((value & AccessMask) >> AccessShift);
         BcdMode = (value & PitRegisters.Bcd) != 0;
-        _idleValue = Value(tick);
         _counting = false;
         _hasCount = false;
         _triggered = false;
