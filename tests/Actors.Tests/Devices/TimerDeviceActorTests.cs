@@ -97,6 +97,29 @@ public class TimerDeviceActorTests : TestKit
         ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }
 
+    [Fact]
+    public void DeviceTimerReArmingMakesAnEarlierExpiryStale()
+    {
+        var timer = new DeviceTimer(_timers, TestActor);
+        var t0 = _clock.GetTimestamp();
+        timer.Arm(t0 + 100);
+        timer.Arm(t0 + 100);                 // same deadline: kept, not re-scheduled
+        Assert.Equal(t0 + 100, timer.ArmedDeadline);
+        _clock.Advance(TimeSpan.FromTicks(100));
+        _timers.RunDue();
+        var first = ExpectMsg<TimerExpired>();
+        Assert.True(timer.IsCurrent(first));
+        timer.Arm(t0 + 50);                  // already past: fires at once, with a new generation
+        Assert.False(timer.IsCurrent(first));
+        _timers.RunDue();
+        Assert.True(timer.IsCurrent(ExpectMsg<TimerExpired>()));
+        timer.Arm(t0 + 1000);
+        timer.Cancel();
+        _clock.Advance(TimeSpan.FromTicks(1000));
+        Assert.Equal(0, _timers.RunDue());
+        ExpectNoMsg(TimeSpan.FromMilliseconds(50));
+    }
+
     /// <summary>Stands where the VM supervisor is: forwards what its children report to the test.</summary>
     private sealed class Parent : ReceiveActor
     {
