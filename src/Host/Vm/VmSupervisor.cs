@@ -5,11 +5,17 @@ using Actorvisor.Actors.Cpu.Lapic;
 using Actorvisor.Actors.Devices.IoApic;
 using Actorvisor.Actors.Devices.IsaIrq;
 using Actorvisor.Actors.Devices.Pic;
+using Actorvisor.Actors.Devices.I8042;
+using Actorvisor.Actors.Devices.Pit;
+using Actorvisor.Actors.Devices.ResetControl;
+using Actorvisor.Actors.Devices.Rtc;
 using Actorvisor.Actors.Devices.Uart;
 using Actorvisor.Kernel.Cpu;
 using Actorvisor.Kernel.Boot;
 using Actorvisor.Kernel.Bus;
 using Actorvisor.Kernel.Memory;
+using Actorvisor.Kernel.Messages;
+using Actorvisor.Kernel.Time;
 
 namespace Actorvisor.Host.Vm;
 
@@ -18,7 +24,10 @@ namespace Actorvisor.Host.Vm;
 /// devices on the bus and starts the vCPUs. It turns what the vCPUs report into the VM's end, with
 /// bhyve's exit codes: every vCPU halted with interrupts off → Halted, a triple fault → TripleFault, a
 /// host-side failure (bad image, device timeout, a child that threw) → Error; a write to isa-debug-exit →
-/// the status the guest wrote (QEMU's convention).
+/// the status the guest wrote (QEMU's convention); a guest reset request (i8042 pulse, port 0xCF9) → Reset
+/// (the run ends; rebooting in place comes later).
+/// Every device's interrupt goes to one ISA interrupt target, the <see cref="IsaIrqRouter"/>.
+/// The VM's timer service (one thread, host clock) serves the PIT and the RTC and is disposed last.
 /// Ending is orderly: every child gets a PoisonPill, which queues behind the accesses already in its
 /// mailbox, so a device finishes what the guest wrote (the last console bytes) before it stops. When all
 /// children are gone (vCPU threads joined), it tells <c>reportTo</c> <see cref="VmProtocol.VmExited"/> and
@@ -40,6 +49,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private GuestMemory? _memory;
     /// <summary>The ISA interrupt router (a mailbox-less reference, released when the VM stops).</summary>
     private IsaIrqRouter? _isaIrq;
+    private HostTimerService? _timers;
     private VmProtocol.VmExited? _outcome;
     /// <summary>The last exception a child failed with (the decider runs on this actor's thread).</summary>
     private Exception? _lastFailure;
@@ -72,6 +82,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         Receive<VcpuProtocol.Failed>(m => Finish(VmExitCode.Error, $"vcpu {m.VcpuId}: {m.Error}"));
         Receive<VcpuProtocol.Started>(_ => { });
         Receive<DebugExitProtocol.ExitRequested>(m => Finish(VmExitCode.GuestRequested, null, m.Status));
+        Receive<LifecycleProtocol.ResetRequested>(m => Finish(VmExitCode.Reset, $"the guest rebooted ({m.Source})"));
         Receive<Terminated>(t =>
         {
             _children.Remove(t.ActorRef);
@@ -153,6 +164,19 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             .AddPio(PicRegisters.ElcrPort, PicRegisters.ElcrCount, pic)
             .AddMmio(IoApicRegisters.DefaultBase, IoApicRegisters.WindowSize, ioapic)
             .AddPio(Com1Port, UartRegisters.RegisterCount, uart);
+        _timers = new HostTimerService(TimeProvider.System, $"timers-{_config.Name}");
+        var pit = Spawn(PitActor.Props(isaIrq, _timers), "pit");
+        var below4G = Math.Min(_memory.RamSize, GuestMemory.PciHoleStart);
+        var rtc = Spawn(RtcActor.Props(isaIrq, _timers, below4G, _memory.RamSize - below4G, VcpuCount), "rtc");
+        var i8042 = Spawn(I8042Actor.Props(isaIrq), "i8042");
+        var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
+        bus = bus
+            .AddPio(PitRegisters.IoBase, PitRegisters.IoSize, pit)
+            .AddPio(PitRegisters.PortB, 1, pit)
+            .AddPio(RtcRegisters.IoBase, RtcRegisters.IoSize, rtc)
+            .AddPio(I8042Registers.DataPort, 1, i8042)
+            .AddPio(I8042Registers.CommandPort, 1, i8042)
+            .AddPio(ResetControl.Port, 1, resetControl);
         bus = FirmwareAndTestDevices.Attach(bus, _config, _memory, VcpuCount, isaIrq, Self, Spawn);
 
         for (var id = 0; id < VcpuCount; id++)
@@ -202,5 +226,6 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
         _memory?.Dispose();
         _isaIrq?.Dispose();
+        _timers?.Dispose();
     }
 }

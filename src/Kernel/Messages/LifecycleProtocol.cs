@@ -11,6 +11,8 @@ public static class LifecycleProtocol
         public static readonly Resume Instance = new();
     }
     public sealed record Reset(ResetKind Kind);
+    /// <summary>A device saw the guest ask for a machine reset (i8042 pulse, port 0xCF9); sent to the VM supervisor.</summary>
+    public sealed record ResetRequested(string Source);
     public sealed record PowerOff
     {
         public static readonly PowerOff Instance = new();

@@ -1,0 +1,62 @@
+using Akka.Actor;
+using Actorvisor.Kernel.Messages;
+using Actorvisor.Kernel.Time;
+using static Actorvisor.Kernel.Messages.AccessProtocol;
+
+namespace Actorvisor.Actors.Devices.Rtc;
+
+/// <summary>
+/// The actor around an <see cref="Rtc"/>: port accesses at 0x70-0x73 become model calls, IRQF becomes
+/// <see cref="InterruptProtocol.SetIrq"/> for GSI 8 to the ISA interrupt target, and after every message
+/// the model's next event is armed on the kernel timer service. <see cref="LifecycleProtocol.Reset"/>
+/// resets the chip and keeps its time and RAM.
+/// </summary>
+public sealed class RtcActor : ReceiveActor
+{
+    public const int Irq = 8;
+
+    private readonly Rtc _rtc;
+    private readonly DeviceTimer _timer;
+
+    /// <param name="ramBelow4G">Guest RAM below the PCI hole, for the BIOS memory-size bytes.</param>
+    /// <param name="ramAbove4G">Guest RAM from 4 GiB up.</param>
+    public static Props Props(IActorRef isaTarget, ITimerService timers, ulong ramBelow4G, ulong ramAbove4G, int cpus) =>
+        Akka.Actor.Props.Create(() => new RtcActor(isaTarget, timers, ramBelow4G, ramAbove4G, cpus));
+
+    public RtcActor(IActorRef isaTarget, ITimerService timers, ulong ramBelow4G, ulong ramAbove4G, int cpus)
+    {
+        _rtc = new Rtc(timers.Clock, new MessageIrqLine(isaTarget, Irq, Self));
+        _rtc.SetMemorySize(ramBelow4G, ramAbove4G, cpus);
+        _timer = new DeviceTimer(timers, Self);
+
+        Receive<PioRead>(m =>
+        {
+            ulong value = 0;
+            for (var i = 0; i < m.Size; i++) value |= (ulong)_rtc.Read(m.Offset + i) << (8 * i);
+            Sender.Tell(new AccessResult(value));
+            Rearm();
+        });
+        Receive<PioWrite>(m =>
+        {
+            for (var i = 0; i < m.Size; i++) _rtc.Write(m.Offset + i, (byte)(m.Value >> (8 * i)));
+            Rearm();
+        });
+        Receive<TimerExpired>(m =>
+        {
+            if (_timer.IsCurrent(m)) _rtc.OnTimer();
+            Rearm();
+        });
+        Receive<LifecycleProtocol.Reset>(_ =>
+        {
+            _rtc.Reset();
+            Rearm();
+        });
+        Receive<RtcProtocol.GetStatus>(_ => Sender.Tell(new RtcProtocol.Status(_rtc.GuestTime, _rtc.IrqLevel, _rtc.Interrupts, _timer.ArmedDeadline)));
+    }
+
+    private void Rearm() => _timer.Arm(_rtc.NextDeadline());
+
+    protected override void PreStart() => Rearm();
+
+    protected override void PostStop() => _timer.Cancel();
+}
