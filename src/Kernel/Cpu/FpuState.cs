@@ -193,7 +193,7 @@ public sealed partial class SoftwareCpu
     {
         var mxcsr = R32(img, 24);
         if ((mxcsr & ~MxcsrBits.Mask) != 0) throw CpuFault.General(0);
-        Fcw = R16(img, 0);
+        Fcw = FcwBits.Load(R16(img, 0));
         Fsw = R16(img, 2);
         FpuTags = img[4];
         Fop = (ushort)(R16(img, 6) & 0x7FF);
@@ -272,6 +272,17 @@ public static class MxcsrBits
     public const uint Mask = 0xFFFF;
     public const uint IE = 1, DE = 2, ZE = 4, OE = 8, UE = 16, PE = 32, DAZ = 64, FTZ = 1 << 15;
     public const int MaskShift = 7, RcShift = 13;
+}
+
+/// <summary>x87 control word.</summary>
+public static class FcwBits
+{
+    /// <summary>Bits that hold what is written: masks, PC, RC and the obsolete infinity control (bit 12).</summary>
+    public const ushort Writable = 0x1F3F;
+    /// <summary>Bit 6 reads as one whatever is loaded (as on the host); bits 7 and 13-15 read as zero.</summary>
+    public const ushort Fixed1 = 0x40;
+
+    public static ushort Load(ushort v) => (ushort)((v & Writable) | Fixed1);
 }
 
 /// <summary>x87 status word bits.</summary>

@@ -23,6 +23,8 @@ internal sealed class SimdHarness : IDisposable
     public int Failures { get; private set; }
     public byte[] Buffer { get; } = new byte[NativeExecutor.BufferSize];
     public byte[] Fx { get; } = new byte[512];
+    /// <summary>Buffer ranges (offset, length) not compared in the next cases.</summary>
+    public List<(int Offset, int Length)> IgnoreMemory { get; } = new();
 
     private readonly StringBuilder _report = new();
     private readonly byte[] _native = new byte[NativeExecutor.BufferSize];
@@ -111,6 +113,7 @@ internal sealed class SimdHarness : IDisposable
         const ulong compared = DiffHarness.AllArith | RFlags.DF;
         if (((n.Flags ^ e.Flags) & compared) != 0)
             sb.Append($" flags: host {DiffHarness.FlagText(n.Flags)} ours {DiffHarness.FlagText(e.Flags)};");
+        foreach (var (at, len) in IgnoreMemory) _native.AsSpan(at, len).CopyTo(_emu.AsSpan(at, len));
         var mismatch = _native.AsSpan().CommonPrefixLength(_emu);
         if (mismatch < _native.Length) sb.Append($" memory at +0x{mismatch:x}: host {_native[mismatch]:x2} ours {_emu[mismatch]:x2};");
         CompareImage(nfx, efx, sb);
@@ -187,6 +190,10 @@ internal sealed class SimdHarness : IDisposable
                     ops.Add(Register.EAX + PickGpr(usedGpr)); break;
                 case OpCodeOperandKind.r64_reg or OpCodeOperandKind.r64_rm or OpCodeOperandKind.r64_or_mem:
                     ops.Add(Register.RAX + PickGpr(usedGpr)); break;
+                case OpCodeOperandKind.ax:
+                    ops.Add(Register.AX); break;
+                case OpCodeOperandKind.sti_opcode:
+                    ops.Add(Register.ST0 + Rng.Next(8)); break;
                 case OpCodeOperandKind.imm8:
                     ops.Add(imm); break;
                 default:
@@ -197,14 +204,16 @@ internal sealed class SimdHarness : IDisposable
         var memSize = hasMem ? MemorySizeOf(code) : 0;
         var disp = Rng.Next(-64, 64) & ~15;
         var addr = NativeExecutor.BufferAddr + 0x1000 + (ulong)Rng.Next(0x100) * 16;
-        if (memSize != 16 || misalign) addr += (ulong)Rng.Next(16);
+        if ((memSize != 16 && memSize != 512) || misalign) addr += (ulong)Rng.Next(16);
         regs[baseReg] = addr - (ulong)(long)disp;
+        LastAddress = addr;
         var mem = new MemoryOperand(Register.RAX + baseReg, disp, disp == 0 ? 0 : 1);
         Instruction i;
         try
         {
             i = ops.Count switch
             {
+                0 => Instruction.Create(code),
                 1 => ops[0] is string ? Instruction.Create(code, mem) : Instruction.Create(code, (Register)ops[0]),
                 2 => (ops[0], ops[1]) switch
                 {
@@ -226,6 +235,9 @@ internal sealed class SimdHarness : IDisposable
         catch (NotSupportedException) { return null; }
         return Forms.CanEncode(i) ? Forms.Encode(i) : null;
     }
+
+    /// <summary>The memory operand's address in the last form built.</summary>
+    public ulong LastAddress { get; private set; }
 
     private static int MemorySizeOf(Code code)
     {

@@ -44,7 +44,7 @@ internal static unsafe class Fpu
     {
         cpu.CheckX87Waiting();
         var v = (ushort)cpu.ReadOperand(in i, 0);
-        cpu.Fcw = (ushort)(v | 0x40); // bit 6 reads as one on every processor since the 387
+        cpu.Fcw = FcwBits.Load(v);
         UpdateErrorSummary(cpu);
     }
 
@@ -75,6 +75,8 @@ internal static unsafe class Fpu
         cpu.CheckX87Waiting();
         var p = (cpu.FpuTop + (i.Op0Register - Iced.Intel.Register.ST0)) & 7;
         cpu.FpuTags = (byte)(cpu.FpuTags & ~(1 << p));
+        // C0-C3 are undefined; the AMD host clears C1 and keeps the others.
+        cpu.Fsw &= unchecked((ushort)~FswBits.C1);
     }
 
     private static void Fincstp(SoftwareCpu cpu, in Instruction i)
@@ -100,12 +102,14 @@ internal static unsafe class Fpu
         cpu.CheckPendingX87();
     }
 
-    /// <summary>EMMS: leaves MMX mode, every x87 register empty.</summary>
+    /// <summary>EMMS: leaves MMX mode, every x87 register empty, TOP 0.</summary>
     private static void Emms(SoftwareCpu cpu, in Instruction i)
     {
         if ((cpu.Cr0 & Cr0.EM) != 0) throw CpuFault.InvalidOpcode();
         if ((cpu.Cr0 & Cr0.TS) != 0) throw CpuFault.DeviceNotAvailable();
         cpu.CheckPendingX87();
         cpu.FpuTags = 0;
+        // The SDM mentions only the tags; the host (like every MMX instruction) also resets TOP to 0.
+        cpu.FpuTop = 0;
     }
 }
