@@ -44,9 +44,46 @@ internal sealed class SimdHarness : IDisposable
         0x00FF_00FF_00FF_00FF, 0xFF00_FF00_FF00_FF00, 0x0000_0000_FFFF_FFFF, 0x0102_0304_0506_0708,
     ];
 
+    /// <summary>Fill XMM registers and memory with floating-point edge values of this kind instead of integer patterns.</summary>
+    public FloatKind Floats { get; set; }
+
+    public enum FloatKind { None, Single, Double }
+
+    private static readonly uint[] SingleEdges =
+    [
+        0, 0x8000_0000, 1, 0x8000_0001, 0x007F_FFFF, 0x0080_0000, 0x8080_0000, 0x3F80_0000, 0xBF80_0000, 0x7F7F_FFFF, 0xFF7F_FFFF,
+        0x7F80_0000, 0xFF80_0000, 0x7FC0_0000, 0xFFC0_0000, 0x7F80_0001, 0x7FA0_1234, 0x3400_0000, 0x4B00_0000, 0x4F00_0000, 0xCF00_0000,
+        0x5F00_0000, 0x3F00_0000, 0x3FC0_0000, 0x0000_8000, 0x0040_0000, 0x4040_0000,
+    ];
+
+    private static readonly ulong[] DoubleEdges =
+    [
+        0, 0x8000_0000_0000_0000, 1, 0x800F_FFFF_FFFF_FFFF, 0x0010_0000_0000_0000, 0x3FF0_0000_0000_0000, 0xBFF0_0000_0000_0000,
+        0x7FEF_FFFF_FFFF_FFFF, 0x7FF0_0000_0000_0000, 0xFFF0_0000_0000_0000, 0x7FF8_0000_0000_0000, 0xFFF8_0000_0000_0000,
+        0x7FF0_0000_0000_0001, 0x7FF4_0000_1234_5678, 0x41E0_0000_0000_0000, 0xC1E0_0000_0000_0000, 0x43E0_0000_0000_0000,
+        0x3FE0_0000_0000_0000, 0x3FF8_0000_0000_0000, 0x0008_0000_0000_0000, 0x4330_0000_0000_0000, 0x3CA0_0000_0000_0000,
+    ];
+
+    private uint SingleValue() => Rng.Next(3) switch
+    {
+        0 => SingleEdges[Rng.Next(SingleEdges.Length)],
+        // Nearby exponents so sums and products round, overflow and underflow in interesting ways.
+        1 => (uint)((Rng.Next(2) << 31) | (Rng.Next(2) == 0 ? Rng.Next(0x3E00_0000, 0x4100_0000) : Rng.Next(0x0000_0001, 0x0200_0000)) | Rng.Next(0x100)),
+        _ => (uint)Rng.Next() | (uint)(Rng.Next(2) << 31),
+    };
+
+    private ulong DoubleValue() => Rng.Next(3) switch
+    {
+        0 => DoubleEdges[Rng.Next(DoubleEdges.Length)],
+        1 => ((ulong)Rng.Next(2) << 63) | (Rng.Next(2) == 0 ? (ulong)Rng.NextInt64(0x3F00_0000_0000_0000, 0x4100_0000_0000_0000) : (ulong)Rng.NextInt64(1, 0x0040_0000_0000_0000)),
+        _ => (ulong)Rng.NextInt64() | ((ulong)Rng.Next(2) << 63),
+    };
+
     /// <summary>A random 64-bit pattern, often built from edge lanes (saturation and sign boundaries).</summary>
     public ulong Pattern()
     {
+        if (Floats == FloatKind.Single && Rng.Next(8) != 0) return SingleValue() | ((ulong)SingleValue() << 32);
+        if (Floats == FloatKind.Double && Rng.Next(8) != 0) return DoubleValue();
         switch (Rng.Next(5))
         {
             case 4: return (ulong)Rng.Next(70); // small: shift counts, lane-boundary values

@@ -7,5 +7,6 @@ internal static unsafe class Sse
     {
         SseMove.Register(t);
         SseInteger.Register(t);
+        SseFloat.Register(t);
     }
 }
