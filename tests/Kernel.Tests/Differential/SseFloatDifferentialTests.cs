@@ -40,3 +40,44 @@ public class SseFloatDifferentialTests
         h.AssertClean(minCases);
     }
 }
+
+/// <summary>CVT* conversions against the host, all MXCSR rounding modes, DAZ/FTZ, edge values.</summary>
+[Collection("Native")]
+public class SseConvertDifferentialTests
+{
+    private static readonly Mnemonic[] FromSingle =
+    [
+        Mnemonic.Cvtss2si, Mnemonic.Cvttss2si, Mnemonic.Cvtss2sd, Mnemonic.Cvtps2pd, Mnemonic.Cvtps2dq, Mnemonic.Cvttps2dq,
+        Mnemonic.Cvtps2pi, Mnemonic.Cvttps2pi,
+    ];
+
+    private static readonly Mnemonic[] FromDouble =
+    [
+        Mnemonic.Cvtsd2si, Mnemonic.Cvttsd2si, Mnemonic.Cvtsd2ss, Mnemonic.Cvtpd2ps, Mnemonic.Cvtpd2dq, Mnemonic.Cvttpd2dq,
+        Mnemonic.Cvtpd2pi, Mnemonic.Cvttpd2pi,
+    ];
+
+    private static readonly Mnemonic[] FromInt =
+    [
+        Mnemonic.Cvtsi2ss, Mnemonic.Cvtsi2sd, Mnemonic.Cvtdq2ps, Mnemonic.Cvtdq2pd, Mnemonic.Cvtpi2ps, Mnemonic.Cvtpi2pd,
+    ];
+
+    [SkippableFact]
+    public void FromSingleMatchesHost() => Run(71, FromSingle, SimdHarness.FloatKind.Single);
+
+    [SkippableFact]
+    public void FromDoubleMatchesHost() => Run(72, FromDouble, SimdHarness.FloatKind.Double);
+
+    [SkippableFact]
+    public void FromIntegerMatchesHost() => Run(73, FromInt, SimdHarness.FloatKind.None);
+
+    private static void Run(int seed, Mnemonic[] mnemonics, SimdHarness.FloatKind kind)
+    {
+        RequireNative();
+        using var h = new SimdHarness(seed) { Floats = kind };
+        var codes = SimdHarness.BaselineCodes(mnemonics).ToList();
+        Assert.True(codes.Count >= mnemonics.Length);
+        h.RunCodes(codes, 150);
+        h.AssertClean(codes.Count * 150);
+    }
+}

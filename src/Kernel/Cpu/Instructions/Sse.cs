@@ -8,5 +8,6 @@ internal static unsafe class Sse
         SseMove.Register(t);
         SseInteger.Register(t);
         SseFloat.Register(t);
+        SseConvert.Register(t);
     }
 }
