@@ -81,3 +81,47 @@ public class SseConvertDifferentialTests
         h.AssertClean(codes.Count * 150);
     }
 }
+
+/// <summary>
+/// RCP/RSQRT: the host's table and ours differ in the low bits (the SDM bounds the relative error by
+/// 1.5×2^-12), so finite results are compared with that bound, special cases and MXCSR exactly.
+/// </summary>
+[Collection("Native")]
+public class SseApproxDifferentialTests
+{
+    [SkippableFact]
+    public void ReciprocalsAreWithinTheArchitecturalBoundOfTheHost()
+    {
+        RequireNative();
+        using var h = new SimdHarness(81) { Floats = SimdHarness.FloatKind.Single };
+        var cases = 0;
+        foreach (var code in new[] { Code.Rcpps_xmm_xmmm128, Code.Rsqrtps_xmm_xmmm128 })
+            for (var k = 0; k < 400; k++)
+            {
+                h.NewState();
+                var regs = h.RandomRegs();
+                var bytes = h.Build(code, regs, memory: false)!;
+                var d = Iced.Intel.Decoder.Create(64, new ByteArrayCodeReader(bytes));
+                d.Decode(out var ins);
+                var src = ins.Op1Register - Register.XMM0;
+                var dst = ins.Op0Register - Register.XMM0;
+                var nfx = new byte[512];
+                h.Native.RunSimd64(bytes, regs, 0, h.Buffer.ToArray(), h.Fx, nfx);
+                for (var lane = 0; lane < 4; lane++)
+                {
+                    var x = BitConverter.ToUInt32(h.Fx, 160 + 16 * src + 4 * lane);
+                    var host = BitConverter.ToUInt32(nfx, 160 + 16 * dst + 4 * lane);
+                    var ours = Actorvisor.Kernel.Cpu.Instructions.SseApprox.Reciprocal(x, code == Code.Rsqrtps_xmm_xmmm128);
+                    var hf = BitConverter.UInt32BitsToSingle(host);
+                    var of = BitConverter.UInt32BitsToSingle(ours);
+                    cases++;
+                    if (float.IsNaN(hf) || float.IsInfinity(hf) || hf == 0 || float.IsNaN(of) || float.IsInfinity(of) || of == 0)
+                        Assert.True(host == ours, $"{code} of {x:x8}: host {host:x8} ours {ours:x8}");
+                    else
+                        Assert.True(Math.Abs((double)hf - of) <= 1.6 * Math.Pow(2, -12) * Math.Abs(of), $"{code} of {x:x8}: host {hf} ours {of}");
+                }
+                Assert.Equal(BitConverter.ToUInt32(h.Fx, 24), BitConverter.ToUInt32(nfx, 24));
+            }
+        Assert.True(cases >= 3200);
+    }
+}

@@ -9,5 +9,6 @@ internal static unsafe class Sse
         SseInteger.Register(t);
         SseFloat.Register(t);
         SseConvert.Register(t);
+        SseApprox.Register(t);
     }
 }
