@@ -47,7 +47,7 @@ internal sealed class SimdHarness : IDisposable
     /// <summary>Fill XMM registers and memory with floating-point edge values of this kind instead of integer patterns.</summary>
     public FloatKind Floats { get; set; }
 
-    public enum FloatKind { None, Single, Double }
+    public enum FloatKind { None, Single, Double, Extended }
 
     private static readonly uint[] SingleEdges =
     [
@@ -79,9 +79,32 @@ internal sealed class SimdHarness : IDisposable
         _ => (ulong)Rng.NextInt64() | ((ulong)Rng.Next(2) << 63),
     };
 
+    /// <summary>An 80-bit value: mostly normal numbers near 1 or at the range ends, plus zeros, denormals, infinities, NaNs, unnormals.</summary>
+    public (ulong Mant, ushort SignExp) ExtendedValue()
+    {
+        var sign = (ushort)(Rng.Next(2) << 15);
+        var mant = (ulong)Rng.NextInt64() | 0x8000_0000_0000_0000;
+        if (Rng.Next(3) == 0) mant &= ~((1UL << Rng.Next(64)) - 1);
+        return Rng.Next(16) switch
+        {
+            0 => (0, sign),
+            1 => (mant >> Rng.Next(1, 64), sign),                       // denormal
+            2 => (0x8000_0000_0000_0000, (ushort)(sign | 0x7FFF)),      // infinity
+            3 => (mant | 0x4000_0000_0000_0000, (ushort)(sign | 0x7FFF)), // QNaN
+            4 => ((mant & ~0x4000_0000_0000_0000UL) | 1, (ushort)(sign | 0x7FFF)), // SNaN
+            5 => (mant, (ushort)(sign | Rng.Next(1, 64))),              // tiny
+            6 => (mant, (ushort)(sign | (0x7FFE - Rng.Next(64)))),      // huge
+            7 => (mant, (ushort)(sign | (0x3FFF + Rng.Next(62)))),      // integers and large values for FIST
+            8 => (1UL << Rng.Next(63), (ushort)(sign | 0x3FFF)),        // unnormal
+            _ => (mant, (ushort)(sign | (0x3FFF + Rng.Next(-40, 40)))),
+        };
+    }
+
     /// <summary>A random 64-bit pattern, often built from edge lanes (saturation and sign boundaries).</summary>
     public ulong Pattern()
     {
+        if (Floats == FloatKind.Extended && Rng.Next(8) != 0)
+            return Rng.Next(3) switch { 0 => SingleValue() | ((ulong)SingleValue() << 32), 1 => DoubleValue(), _ => ExtendedValue().Mant };
         if (Floats == FloatKind.Single && Rng.Next(8) != 0) return SingleValue() | ((ulong)SingleValue() << 32);
         if (Floats == FloatKind.Double && Rng.Next(8) != 0) return DoubleValue();
         switch (Rng.Next(5))
@@ -117,8 +140,14 @@ internal sealed class SimdHarness : IDisposable
         BitConverter.TryWriteBytes(Fx.AsSpan(24), mxcsr);
         for (var k = 0; k < 8; k++)
         {
-            BitConverter.TryWriteBytes(Fx.AsSpan(32 + 16 * k), Pattern());
-            BitConverter.TryWriteBytes(Fx.AsSpan(40 + 16 * k), (ushort)Rng.Next(65536));
+            var (m, e) = Floats == FloatKind.Extended ? ExtendedValue() : (Pattern(), (ushort)Rng.Next(65536));
+            BitConverter.TryWriteBytes(Fx.AsSpan(32 + 16 * k), m);
+            BitConverter.TryWriteBytes(Fx.AsSpan(40 + 16 * k), e);
+        }
+        if (Floats == FloatKind.Extended)
+        {
+            // All exceptions masked; random precision and rounding control.
+            BitConverter.TryWriteBytes(Fx.AsSpan(0), (ushort)(0x7F | (new[] { 0, 2, 3, 3 }[Rng.Next(4)] << 8) | (Rng.Next(4) << 10)));
         }
         for (var k = 0; k < 32; k++) BitConverter.TryWriteBytes(Fx.AsSpan(160 + 8 * k), Pattern());
     }
@@ -157,7 +186,7 @@ internal sealed class SimdHarness : IDisposable
         if (sb.Length == 0) return;
         Failures++;
         if (Failures > MaxReported) return;
-        _report.AppendLine($"{DiffHarness.Disassemble(code)} [{Convert.ToHexString(code)}] =>{sb}");
+        _report.AppendLine($"{DiffHarness.Disassemble(code)} [{Convert.ToHexString(code)}] fcw {BitConverter.ToUInt16(Fx, 0):x4} mxcsr {BitConverter.ToUInt32(Fx, 24):x4} =>{sb}");
     }
 
     private static void CompareImage(byte[] h, byte[] o, StringBuilder sb)
@@ -227,6 +256,8 @@ internal sealed class SimdHarness : IDisposable
                     ops.Add(Register.EAX + PickGpr(usedGpr)); break;
                 case OpCodeOperandKind.r64_reg or OpCodeOperandKind.r64_rm or OpCodeOperandKind.r64_or_mem:
                     ops.Add(Register.RAX + PickGpr(usedGpr)); break;
+                case OpCodeOperandKind.st0:
+                    ops.Add(Register.ST0); break;
                 case OpCodeOperandKind.ax:
                     ops.Add(Register.AX); break;
                 case OpCodeOperandKind.sti_opcode:

@@ -24,6 +24,7 @@ internal static unsafe class Fpu
         // FWAIT by code: it takes precedence over SystemInstructions' mnemonic-wide WAIT.
         t.Set(Code.Wait, &Fwait);
         FxSave.Register(t);
+        X87.Register(t);
     }
 
     /// <summary>FNINIT (no wait): no pending-exception check.</summary>
