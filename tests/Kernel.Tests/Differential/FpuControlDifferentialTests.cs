@@ -65,3 +65,39 @@ public class FpuControlDifferentialTests
         h.AssertClean(160);
     }
 }
+
+/// <summary>FNSTENV/FNSAVE (host layout, FIP/FDP/FOP/FCS/FDS ignored) and FLDENV/FRSTOR round trips against the host.</summary>
+[Collection("Native")]
+public class FpuEnvironmentDifferentialTests
+{
+    [SkippableFact]
+    public void StoreAndLoadEnvironmentMatchHost()
+    {
+        RequireNative();
+        using var h = new SimdHarness(44) { Floats = SimdHarness.FloatKind.Extended };
+        var cases = 0;
+        foreach (var code in Forms.CodesOf(Mnemonic.Fnstenv, Mnemonic.Fnsave, Mnemonic.Fldenv, Mnemonic.Frstor))
+            for (var k = 0; k < 40; k++)
+            {
+                h.NewState();
+                var regs = h.RandomRegs();
+                var bytes = h.Build(code, regs, memory: true)!;
+                var at = (int)(h.LastAddress - NativeExecutor.BufferAddr);
+                var wide = code.ToOpCode().MemorySize is MemorySize.FpuEnv28 or MemorySize.FpuState108;
+                if (code.Mnemonic() is Mnemonic.Fldenv or Mnemonic.Frstor)
+                {
+                    // A loadable image: masks set, no pending exception, random tags and registers.
+                    var img = h.Buffer.AsSpan(at);
+                    BitConverter.TryWriteBytes(img, (ushort)(0x37F | (h.Rng.Next(4) << 10)));
+                    BitConverter.TryWriteBytes(img[(wide ? 4 : 2)..], (ushort)(h.Rng.Next(8) << 11));
+                    BitConverter.TryWriteBytes(img[(wide ? 8 : 4)..], (ushort)h.Rng.Next(65536));
+                }
+                h.IgnoreMemory.Clear();
+                if (wide) h.IgnoreMemory.Add((at + 12, 16)); else h.IgnoreMemory.Add((at + 6, 8));
+                h.Check(bytes, regs);
+                cases++;
+            }
+        Assert.True(cases >= 300);
+        h.AssertClean(300);
+    }
+}

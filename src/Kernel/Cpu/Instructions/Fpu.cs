@@ -25,6 +25,7 @@ internal static unsafe class Fpu
         t.Set(Code.Wait, &Fwait);
         FxSave.Register(t);
         X87.Register(t);
+        FpuEnvironment.Register(t);
     }
 
     /// <summary>FNINIT (no wait): no pending-exception check.</summary>
