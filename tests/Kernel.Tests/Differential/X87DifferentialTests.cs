@@ -22,7 +22,7 @@ public class X87DifferentialTests
     [
         Mnemonic.Fadd, Mnemonic.Faddp, Mnemonic.Fiadd, Mnemonic.Fsub, Mnemonic.Fsubp, Mnemonic.Fisub,
         Mnemonic.Fsubr, Mnemonic.Fsubrp, Mnemonic.Fisubr, Mnemonic.Fmul, Mnemonic.Fmulp, Mnemonic.Fimul,
-        Mnemonic.Fdiv, Mnemonic.Fdivp, Mnemonic.Fidiv, Mnemonic.Fdivr, Mnemonic.Fdivrp, Mnemonic.Fidivr, Mnemonic.Fsqrt, Mnemonic.Frndint,
+        Mnemonic.Fdiv, Mnemonic.Fdivp, Mnemonic.Fidiv, Mnemonic.Fdivr, Mnemonic.Fdivrp, Mnemonic.Fidivr, Mnemonic.Fsqrt, Mnemonic.Frndint, Mnemonic.Fscale,
     ];
 
     private static readonly Mnemonic[] Compares =
@@ -40,6 +40,26 @@ public class X87DifferentialTests
 
     [SkippableFact]
     public void ComparesMatchHost() => Run(93, Compares, 80);
+
+    /// <summary>
+    /// FXTRACT without stack faults (ST(0) valid, ST(7) empty): its C1 after a stack fault is not matched to
+    /// the host's (see the handler), so those cases are left out.
+    /// </summary>
+    [SkippableFact]
+    public void FxtractMatchesHost()
+    {
+        RequireNative();
+        using var h = new SimdHarness(94) { Floats = SimdHarness.FloatKind.Extended };
+        for (var k = 0; k < 300; k++)
+        {
+            h.NewState();
+            var top = (BitConverter.ToUInt16(h.Fx, 2) >> 11) & 7;
+            h.Fx[4] = (byte)((h.Fx[4] | (1 << top)) & ~(1 << ((top + 7) & 7)));
+            var regs = h.RandomRegs();
+            h.Check(h.Build(Code.Fxtract, regs, memory: false)!, regs);
+        }
+        h.AssertClean(300);
+    }
 
     private static void Run(int seed, Mnemonic[] mnemonics, int perForm)
     {

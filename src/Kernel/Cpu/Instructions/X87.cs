@@ -41,6 +41,8 @@ internal static unsafe class X87
         t.Set(Mnemonic.Fabs, &Fabs);
         t.Set(Mnemonic.Fsqrt, &Fsqrt);
         t.Set(Mnemonic.Frndint, &Frndint);
+        t.Set(Mnemonic.Fscale, &Fscale);
+        t.Set(Mnemonic.Fxtract, &Fxtract);
         foreach (var m in new[] { Mnemonic.Fcmovb, Mnemonic.Fcmove, Mnemonic.Fcmovbe, Mnemonic.Fcmovu, Mnemonic.Fcmovnb,
                      Mnemonic.Fcmovne, Mnemonic.Fcmovnbe, Mnemonic.Fcmovnu })
             t.Set(m, &Fcmov);
@@ -385,6 +387,98 @@ internal static unsafe class X87
             r = q.IsZero ? Ext80.Zero(u.Negative) : Extended.Round(u.Negative, q, 0, false, 64, 0, ref ignored, out _);
         }
         if (Finish(c, flags, up)) SetSt(c, 0, r);
+    }
+
+    /// <summary>FSCALE: ST(0) × 2^trunc(ST(1)), rounded under RC at full precision (PC does not apply).</summary>
+    private static void Fscale(SoftwareCpu c, in Instruction i)
+    {
+        c.CheckX87Waiting();
+        if (Empty(c, 0) || Empty(c, 1)) { if (Underflow(c)) SetSt(c, 0, Ext80.Indefinite); return; }
+        var a = St(c, 0);
+        var b = St(c, 1);
+        var flags = 0;
+        var ua = Extended.Unpack(a, ref flags, out var badA);
+        var ub = Extended.Unpack(b, ref flags, out var badB);
+        Ext80 r;
+        var up = false;
+        if (badA || badB || ua.IsNaN || ub.IsNaN)
+        {
+            flags &= ~SoftFloat.DE;
+            var ignored = 0;
+            r = Extended.Arith(Extended.Op.Add, a, b, 64, 0, ref ignored, out _);
+            flags |= ignored & SoftFloat.IE;
+        }
+        else if (ub.Class == FloatClass.Infinity)
+        {
+            var invalid = ub.Negative ? ua.Class == FloatClass.Infinity : ua.Class == FloatClass.Zero;
+            if (invalid) { flags = (flags & ~SoftFloat.DE) | SoftFloat.IE; r = Ext80.Indefinite; }
+            else r = ub.Negative ? Ext80.Zero(ua.Negative) : ua.Class == FloatClass.Zero ? a : Ext80.Inf(ua.Negative);
+        }
+        else if (ua.Class != FloatClass.Finite) r = a;
+        else
+        {
+            // trunc(ST(1)), clamped: anything past ±2^20 overflows or underflows every format.
+            long n = 0;
+            if (ub.Class == FloatClass.Finite)
+            {
+                var mag = ub.Exponent >= 0 ? (ub.Exponent > 30 ? 1L << 30 : (long)ub.Significand << Math.Min(ub.Exponent, 30))
+                    : ub.Exponent <= -64 ? 0 : (long)(ub.Significand >> -ub.Exponent);
+                n = Math.Clamp(ub.Negative ? -mag : mag, -(1 << 20), 1 << 20);
+            }
+            r = Extended.Round(ua.Negative, ua.Significand, ua.Exponent + (int)n, false, 64, Rc(c), ref flags, out up);
+        }
+        if (Finish(c, flags, up)) SetSt(c, 0, r);
+    }
+
+    /// <summary>
+    /// FXTRACT: ST(0) becomes its unbiased exponent and the significand (exponent 0) is pushed. Known gap:
+    /// after a stack underflow or overflow the host's C1 does not follow a rule we have identified.
+    /// </summary>
+    private static void Fxtract(SoftwareCpu c, in Instruction i)
+    {
+        c.CheckX87Waiting();
+        if (Empty(c, 0)) { if (Underflow(c)) { SetSt(c, 0, Ext80.Indefinite); Push(c, Ext80.Indefinite, 0, false); } return; }
+        if (!Empty(c, -1))
+        {
+            // Stack overflow; the host leaves C1 as it was.
+            if (!Finish(c, SoftFloat.IE, (c.Fsw & FswBits.C1) != 0, stackFault: true)) return;
+            SetSt(c, 0, Ext80.Indefinite);
+            c.FpuTop--;
+            SetSt(c, 0, Ext80.Indefinite);
+            return;
+        }
+        var v = St(c, 0);
+        var flags = 0;
+        var u = Extended.Unpack(v, ref flags, out var bad);
+        Ext80 exp, sig;
+        if (bad || u.IsNaN)
+        {
+            flags &= ~SoftFloat.DE;
+            if (bad || u.Class == FloatClass.SNaN) flags |= SoftFloat.IE;
+            exp = sig = bad ? Ext80.Indefinite : v.Quiet;
+        }
+        else if (u.Class == FloatClass.Zero)
+        {
+            flags |= SoftFloat.ZE;
+            exp = Ext80.Inf(true);
+            sig = v;
+        }
+        else if (u.Class == FloatClass.Infinity)
+        {
+            exp = Ext80.Inf(false);
+            sig = v;
+        }
+        else
+        {
+            var top = u.Exponent + (int)System.Numerics.BitOperations.Log2(u.Significand);
+            exp = FromInt(top);
+            var m = u.Significand << (63 - (int)System.Numerics.BitOperations.Log2(u.Significand));
+            sig = new Ext80(m, (ushort)(0x3FFF | (u.Negative ? 0x8000 : 0)));
+        }
+        if (!Finish(c, flags, false)) return;
+        SetSt(c, 0, exp);
+        c.FpuTop--;
+        SetSt(c, 0, sig);
     }
 
     private static void Fchs(SoftwareCpu c, in Instruction i)
