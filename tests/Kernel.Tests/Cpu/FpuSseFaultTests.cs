@@ -179,4 +179,33 @@ public class FpuSseFaultTests
         AssertVector(Vectors.UD, Run(a => a.pextrw(__word_ptr[rbx], xmm0, 1)).Fault);
         AssertVector(Vectors.UD, Run(a => a.pshufb(xmm0, xmm1)).Fault);
     }
+
+    [Fact]
+    public void UnmaskedSimdExceptionRaisesXmOrUdAndLeavesTheDestination()
+    {
+        // 1.0 / 0.0 with ZM clear: #XM with CR4.OSXMMEXCPT, #UD without; ZE recorded, XMM0 unchanged.
+        void Setup(SoftwareCpu c) { c.Mxcsr = MxcsrBits.Default & ~(MxcsrBits.ZE << MxcsrBits.MaskShift); c.Xmm[0] = 0x3F80_0000; c.Xmm[2] = 0; }
+        var (emu, f) = Run(a => a.divss(xmm0, xmm1), setup: Setup);
+        AssertVector(Vectors.XM, f);
+        Assert.Equal(0x3F80_0000UL, emu.Cpu.Xmm[0]);
+        Assert.NotEqual(0u, emu.Cpu.Mxcsr & MxcsrBits.ZE);
+        var (_, f2) = Run(a => a.divss(xmm0, xmm1), setup: c => { Setup(c); c.Cr4 &= ~Cr4.OSXMMEXCPT; });
+        AssertVector(Vectors.UD, f2);
+        // Masked: the result is +inf and only the flag is set.
+        var (ok, f3) = Run(a => a.divss(xmm0, xmm1), setup: c => { Setup(c); c.Mxcsr = MxcsrBits.Default; });
+        Assert.Null(f3);
+        Assert.Equal(0x7F80_0000UL, ok.Cpu.Xmm[0]);
+        Assert.Equal(MxcsrBits.Default | MxcsrBits.ZE, ok.Cpu.Mxcsr);
+    }
+
+    [Fact]
+    public void UnmaskedX87ExceptionIsPendingUntilTheNextWaitingInstruction()
+    {
+        // FDIV by zero with ZM clear: ST(0) unchanged, ZE + ES + B set; the following FWAIT raises #MF.
+        var (emu, f) = Run(a => { a.fld1(); a.fldz(); a.fdivp(st1, st0); }, setup: c => { c.FpuInit(); c.Fcw = 0x37B; });
+        Assert.Null(f);
+        Assert.Equal(FswBits.ZE | FswBits.ES | FswBits.B, emu.Cpu.Fsw & 0x80FF);
+        var (_, f2) = Run(a => { a.fld1(); a.fldz(); a.fdivp(st1, st0); a.wait(); }, setup: c => { c.FpuInit(); c.Fcw = 0x37B; });
+        AssertVector(Vectors.MF, f2);
+    }
 }
