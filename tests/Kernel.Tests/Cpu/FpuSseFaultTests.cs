@@ -175,9 +175,10 @@ public class FpuSseFaultTests
     [Fact]
     public void LaterExtensionsStayUndefined()
     {
-        // SSE4.1's PEXTRW r/m16 form and SSSE3's PSHUFB are not advertised by CPUID.
+        // SSE4.1's PEXTRW r/m16 form, SSSE3's PSHUFB and SSE3's FISTTP are not advertised by CPUID.
         AssertVector(Vectors.UD, Run(a => a.pextrw(__word_ptr[rbx], xmm0, 1)).Fault);
         AssertVector(Vectors.UD, Run(a => a.pshufb(xmm0, xmm1)).Fault);
+        AssertVector(Vectors.UD, Run(a => a.fisttp(__dword_ptr[rbx])).Fault);
     }
 
     [Fact]

@@ -13,7 +13,7 @@ public class X87DifferentialTests
 {
     private static readonly Mnemonic[] LoadStore =
     [
-        Mnemonic.Fld, Mnemonic.Fst, Mnemonic.Fstp, Mnemonic.Fild, Mnemonic.Fist, Mnemonic.Fistp, Mnemonic.Fisttp,
+        Mnemonic.Fld, Mnemonic.Fst, Mnemonic.Fstp, Mnemonic.Fild, Mnemonic.Fist, Mnemonic.Fistp,
         Mnemonic.Fld1, Mnemonic.Fldz, Mnemonic.Fldpi, Mnemonic.Fldl2e, Mnemonic.Fldl2t, Mnemonic.Fldlg2, Mnemonic.Fldln2,
         Mnemonic.Fxch, Mnemonic.Fchs, Mnemonic.Fabs, Mnemonic.Fxam,
     ];

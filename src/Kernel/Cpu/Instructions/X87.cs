@@ -23,7 +23,6 @@ internal static unsafe class X87
         t.Set(Mnemonic.Fild, &Fild);
         t.Set(Mnemonic.Fist, &Fist);
         t.Set(Mnemonic.Fistp, &Fist);
-        t.Set(Mnemonic.Fisttp, &Fist);
         foreach (var m in new[] { Mnemonic.Fld1, Mnemonic.Fldz, Mnemonic.Fldpi, Mnemonic.Fldl2e, Mnemonic.Fldl2t, Mnemonic.Fldlg2, Mnemonic.Fldln2 })
             t.Set(m, &Fldconst);
         foreach (var m in new[] { Mnemonic.Fadd, Mnemonic.Faddp, Mnemonic.Fiadd, Mnemonic.Fsub, Mnemonic.Fsubp, Mnemonic.Fisub,
@@ -216,7 +215,10 @@ internal static unsafe class X87
         Push(c, ReadInt(c, in i), 0, false);
     }
 
-    /// <summary>FIST/FISTP (FCW rounding) and FISTTP (truncation); out of range or NaN → the integer indefinite with IE.</summary>
+    /// <summary>
+    /// FIST/FISTP under FCW rounding; out of range or NaN → the integer indefinite with IE. The truncating
+    /// path serves FISTTP, which is SSE3 and so not registered while CPUID does not advertise SSE3.
+    /// </summary>
     private static void Fist(SoftwareCpu c, in Instruction i)
     {
         c.CheckX87Waiting();
