@@ -12,7 +12,6 @@ internal static unsafe class SystemInstructions
 {
     public static void Register(Dispatch.HandlerTable t)
     {
-        t.Set(Mnemonic.Wait, &Wait);
         t.Set(Mnemonic.Hlt, &Hlt);
         t.Set(Mnemonic.Cli, &Cli);
         t.Set(Mnemonic.Sti, &Sti);
@@ -136,14 +135,5 @@ internal static unsafe class SystemInstructions
         var ea = cpu.EffectiveAddress(in i);
         if (cpu.Is64) return seg >= Seg.FS ? ea + cpu.Segs[seg].Base : ea;
         return (cpu.Segs[seg].Base + ea) & 0xFFFF_FFFFUL;
-    }
-
-    /// <summary>
-    /// WAIT/FWAIT: #NM when CR0.MP and CR0.TS are both set (SDM Table 2-1); otherwise it would report a pending
-    /// unmasked x87 exception, and the x87 unit records none yet.
-    /// </summary>
-    private static void Wait(SoftwareCpu cpu, in Instruction i)
-    {
-        if ((cpu.Cr0 & (Cr0.MP | Cr0.TS)) == (Cr0.MP | Cr0.TS)) throw CpuFault.DeviceNotAvailable();
     }
 }
