@@ -45,9 +45,11 @@ public class VmSupervisorTests : TestKit
         }));
         var vm = Sys.ActorOf(VmSupervisor.Props(new VmConfig("irq", 16 << 20, kernel, new MemoryStream()), TestActor), "vm-irq");
         var irq = Sys.ActorSelection("/user/vm-irq/irq-lines");
+        // Short asks inside the retry loop: one sent before the supervisor has created irq-lines goes to dead
+        // letters, and a long ask would spend the whole retry window waiting for it.
         AwaitAssert(() =>
         {
-            var lines = irq.Ask<IrqLinesActor.Lines>(IrqLinesActor.GetLines.Instance, Wait).GetAwaiter().GetResult();
+            var lines = irq.Ask<IrqLinesActor.Lines>(IrqLinesActor.GetLines.Instance, TimeSpan.FromSeconds(1)).GetAwaiter().GetResult();
             Assert.True(lines.ByGsi.TryGetValue(VmSupervisor.Com1Gsi, out var gsi4) && gsi4.Level);
             Assert.Equal(1, gsi4.Raised);
         }, Wait, TimeSpan.FromMilliseconds(50));
