@@ -229,7 +229,7 @@ public sealed unsafe partial class SoftwareCpu
     {
         var saved = ImplicitSupervisor;
         ImplicitSupervisor = true;
-        try { return ReadLinearSlowSupervisor(la, size); }
+        try { return ReadLinearSlow(la, size); }
         finally { ImplicitSupervisor = saved; }
     }
 
@@ -240,6 +240,4 @@ public sealed unsafe partial class SoftwareCpu
         try { WriteLinearSlow(la, size, value); }
         finally { ImplicitSupervisor = saved; }
     }
-
-    private ulong ReadLinearSlowSupervisor(ulong la, int size) => ReadLinearSlow(la, size);
 }

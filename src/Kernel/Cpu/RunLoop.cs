@@ -104,7 +104,6 @@ public sealed unsafe partial class SoftwareCpu
             // A block is decoded straight through; if a handler moved RIP (a taken branch) the rest is not ours.
             if (Rip != (instr.NextIP & mask)) break;
         }
-        if (shadow && !InterruptShadow) { /* shadow consumed by the one instruction */ }
     }
 
     /// <summary>
