@@ -13,6 +13,8 @@ public static class LifecycleProtocol
     public sealed record Reset(ResetKind Kind);
     /// <summary>A device saw the guest ask for a machine reset (i8042 pulse, port 0xCF9); sent to the VM supervisor.</summary>
     public sealed record ResetRequested(string Source);
+    /// <summary>A device saw the guest ask to power the machine off (ACPI S5 through PM1 control); sent to the VM supervisor.</summary>
+    public sealed record PowerOffRequested(string Source);
     public sealed record PowerOff
     {
         public static readonly PowerOff Instance = new();
