@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.RegularExpressions;
+using Actorvisor.Host.Guest;
 using Actorvisor.Host.Vm;
 
 namespace Actorvisor.Host;
@@ -10,12 +11,31 @@ namespace Actorvisor.Host;
 /// </summary>
 public static partial class ActorvisorCli
 {
-    public static int Run(string[] args, Stream stdout, TextWriter stderr)
+    /// <param name="stdin">The console's input (null: none); its bytes reach the guest's COM1 with <c>--serial stdio</c>.</param>
+    public static int Run(string[] args, Stream stdout, TextWriter stderr, ConsoleInput? stdin = null)
     {
         var kernel = new Option<string>("--kernel", "-k")
         {
-            Description = "Kernel to boot: a Multiboot kernel, an ELF64 (entered in long mode), an ELF32 (flat protected mode) or a flat binary (real mode at 0000:7C00)",
-            Required = true,
+            Description = "Kernel to boot: a Linux bzImage or vmlinux, a Multiboot kernel, an ELF64 (entered in long mode), an ELF32 (flat protected mode) or a flat binary (real mode at 0000:7C00). Without it, the default guest (Debian's cloud kernel and a busybox initramfs, fetched on first use)",
+        };
+        var initrd = new Option<string>("--initrd")
+        {
+            Description = "An initial ramdisk for a Linux kernel",
+        };
+        var serial = new Option<string>("--serial")
+        {
+            Description = "The console (COM1): 'stdio' (output to stdout, input from stdin; Ctrl-A x quits on a terminal) or 'file:PATH' (output only)",
+            DefaultValueFactory = _ => "stdio",
+        };
+        serial.Validators.Add(r =>
+        {
+            var v = r.GetValueOrDefault<string>();
+            if (v is not "stdio" && !(v?.StartsWith("file:", StringComparison.Ordinal) == true && v.Length > 5))
+                r.AddError($"--serial '{v}': expected 'stdio' or 'file:PATH'");
+        });
+        var noReboot = new Option<bool>("--no-reboot")
+        {
+            Description = "Exit with status 0 when the guest reboots, instead of resetting the VM",
         };
         var memory = new Option<ulong>("--memory", "-m")
         {
@@ -43,7 +63,7 @@ public static partial class ActorvisorCli
 
         var cmdline = new Option<string>("--cmdline")
         {
-            Description = "The kernel's command line (Multiboot kernels; the kernel's file name goes first, as QEMU passes it)",
+            Description = "The kernel's command line (Linux and Multiboot kernels; a Multiboot kernel gets its file name first, as QEMU passes it)",
         };
         var module = new Option<string[]>("--module")
         {
@@ -62,16 +82,39 @@ public static partial class ActorvisorCli
         });
 
         var run = new Command("run", "Boot a guest and run it until it halts, shuts down, fails or exits through isa-debug-exit")
-            { kernel, memory, name, cmdline, module, device };
+            { kernel, initrd, memory, name, cmdline, module, device, serial, noReboot };
         run.SetAction(parse =>
         {
-            var config = new VmConfig(parse.GetValue(name)!, parse.GetValue(memory), parse.GetValue(kernel)!, stdout)
+            var kernelPath = parse.GetValue(kernel);
+            var initrdPath = parse.GetValue(initrd);
+            var cmdlineText = parse.GetValue(cmdline);
+            if (kernelPath is null)
             {
-                Cmdline = parse.GetValue(cmdline),
+                if (initrdPath is not null)
+                {
+                    stderr.WriteLine("actorvisor: --initrd needs --kernel (the default guest brings its own initramfs)");
+                    return (int)VmExitCode.Error;
+                }
+                var guest = new DebianGuest(stderr).Ensure();
+                (kernelPath, initrdPath) = (guest.Kernel, guest.Initramfs);
+                cmdlineText ??= GuestFiles.DefaultCmdline;
+            }
+            var serialText = parse.GetValue(serial)!;
+            using var serialFile = serialText.StartsWith("file:", StringComparison.Ordinal)
+                ? new FileStream(serialText[5..], FileMode.Create, FileAccess.Write, FileShare.Read)
+                : null;
+            var config = new VmConfig(parse.GetValue(name)!, parse.GetValue(memory), kernelPath, serialFile ?? stdout)
+            {
+                Cmdline = cmdlineText,
+                InitrdPath = initrdPath,
                 Modules = (parse.GetValue(module) ?? []).Select(ParseModule).ToArray(),
                 Devices = (parse.GetValue(device) ?? []).Select(d => DeviceSpec.TryParse(d, out _)!).ToArray(),
+                NoReboot = parse.GetValue(noReboot),
+                Input = serialFile is null ? stdin : null,
             };
-            var outcome = VmRunner.Run(config);
+            using var raw = config.Input is { IsTerminal: true } ? TerminalRawMode.EnterOnStdin() : null;
+            var outcome = VmRunner.Run(config, stderr);
+            raw?.Dispose();
             if (outcome.Message is { } message) stderr.WriteLine($"actorvisor: {message}");
             return outcome.ExitStatus;
         });
@@ -89,6 +132,11 @@ public static partial class ActorvisorCli
             // Help and version text go to stdout, as users expect; the guest console does not run then.
             using var help = new StreamWriter(stdout, leaveOpen: true) { AutoFlush = true };
             return parsed.Invoke(new InvocationConfiguration { Output = help, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is GuestFetchException or IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"actorvisor: {e.Message}");
+            return (int)VmExitCode.Error;
         }
         catch (Exception e)
         {

@@ -1,4 +1,6 @@
 using Actorvisor.Host;
+using Actorvisor.Host.Vm;
 
 using var stdout = Console.OpenStandardOutput();
-return ActorvisorCli.Run(args, stdout, Console.Error);
+using var stdin = Console.OpenStandardInput();
+return ActorvisorCli.Run(args, stdout, Console.Error, new ConsoleInput(stdin, TerminalRawMode.StdinIsTerminal));

@@ -9,4 +9,10 @@ public static class VmProtocol
         /// <summary>The program's exit status: the guest's own (isa-debug-exit) or bhyve's code.</summary>
         public int ExitStatus => GuestStatus ?? (int)Code;
     }
+
+    /// <summary>Bytes typed on the console, for the guest's COM1.</summary>
+    public sealed record ConsoleInput(byte[] Data);
+
+    /// <summary>The user ended the run from the console (Ctrl-A x): the VM stops as if powered off.</summary>
+    public sealed record Quit(string Reason);
 }

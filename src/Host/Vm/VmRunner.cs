@@ -4,8 +4,11 @@ using Akka.Configuration;
 namespace Actorvisor.Host.Vm;
 
 /// <summary>
-/// Runs one VM to its end in a fresh ActorSystem: creates /user/vm-&lt;name&gt;, waits for its
-/// <see cref="VmProtocol.VmExited"/>, shuts the system down and returns the outcome.
+/// Runs one VM to its end in a fresh ActorSystem: creates /user/vm-&lt;name&gt; (vm-&lt;name&gt;-boot&lt;n&gt; after a reboot), waits for its
+/// <see cref="VmProtocol.VmExited"/>, and returns the outcome. A guest reboot resets the VM in place: a new
+/// supervisor builds every device and vCPU again from power-on state, unless the config says
+/// <see cref="VmConfig.NoReboot"/>. Console input is pumped by a background thread to whichever VM
+/// supervisor is current.
 /// </summary>
 public static class VmRunner
 {
@@ -23,30 +26,87 @@ public static class VmRunner
         }
         """);
 
-    public static VmProtocol.VmExited Run(VmConfig config)
+    /// <param name="progress">Where a reboot is announced (stderr), null for silence.</param>
+    public static VmProtocol.VmExited Run(VmConfig config, TextWriter? progress = null)
     {
         using var system = ActorSystem.Create("actorvisor", AkkaConfig);
-        var exited = new TaskCompletionSource<VmProtocol.VmExited>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var listener = system.ActorOf(Props.Create(() => new ExitListener(exited, config.Name)), "exit-listener");
-        var vm = system.ActorOf(VmSupervisor.Props(config, listener), $"vm-{config.Name}");
-        listener.Tell(new ExitListener.WatchVm(vm));
-        var outcome = exited.Task.GetAwaiter().GetResult();
-        system.Terminate().Wait(TimeSpan.FromSeconds(10));
-        return outcome;
+        IActorRef? current = null;
+        if (config.Input is { } input) StartInputPump(input, () => Volatile.Read(ref current));
+        var boots = 0;
+        while (true)
+        {
+            boots++;
+            var exited = new TaskCompletionSource<VmProtocol.VmExited>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var listener = system.ActorOf(Props.Create(() => new ExitListener(exited, config.Name)), $"exit-listener-{boots}");
+            // After a reboot the new supervisor gets a fresh name: the old one's may not be released yet.
+            var vm = system.ActorOf(VmSupervisor.Props(config, listener), boots == 1 ? $"vm-{config.Name}" : $"vm-{config.Name}-boot{boots}");
+            Volatile.Write(ref current, vm);
+            listener.Tell(new ExitListener.WatchVm(vm));
+            var outcome = exited.Task.GetAwaiter().GetResult();
+            Volatile.Write(ref current, null);
+            if (outcome.Code == VmExitCode.Reset && !config.NoReboot)
+            {
+                progress?.WriteLine($"actorvisor: {outcome.Message ?? "the guest rebooted"}; resetting the VM");
+                continue;
+            }
+            system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            return outcome;
+        }
     }
 
-    /// <summary>Completes the task with the VM's outcome, or with an error if the VM stops without one.</summary>
+    /// <summary>
+    /// Reads the console input on a background thread (a blocking read cannot be interrupted; the thread
+    /// dies with the process) and tells the current VM what was typed. Ctrl-A x from a terminal quits.
+    /// </summary>
+    private static void StartInputPump(ConsoleInput input, Func<IActorRef?> currentVm)
+    {
+        var thread = new Thread(() =>
+        {
+            var escape = input.IsTerminal ? new ConsoleEscape() : null;
+            var buffer = new byte[256];
+            var toGuest = new List<byte>(256);
+            try
+            {
+                int n;
+                while ((n = input.Stream.Read(buffer, 0, buffer.Length)) > 0)
+                {
+                    toGuest.Clear();
+                    var quit = false;
+                    if (escape is null) toGuest.AddRange(buffer.AsSpan(0, n));
+                    else quit = escape.Feed(buffer.AsSpan(0, n), toGuest);
+                    var vm = currentVm();
+                    if (toGuest.Count > 0) vm?.Tell(new VmProtocol.ConsoleInput(toGuest.ToArray()));
+                    if (quit) vm?.Tell(new VmProtocol.Quit("quit from the console (Ctrl-A x)"));
+                }
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // The input went away: the guest just receives nothing more.
+            }
+        })
+        { IsBackground = true, Name = "console-input" };
+        thread.Start();
+    }
+
+    /// <summary>
+    /// Completes the task with the VM's outcome once the VM actor has terminated (so its name is free and its
+    /// resources are gone), or with an error if the VM stops without one.
+    /// </summary>
     private sealed class ExitListener : ReceiveActor
     {
         public sealed record WatchVm(IActorRef Vm);
 
         public ExitListener(TaskCompletionSource<VmProtocol.VmExited> exited, string name)
         {
+            VmProtocol.VmExited? outcome = null;
             Receive<WatchVm>(m => Context.Watch(m.Vm));
-            // Block bodies: a Func<T, bool> handler returning false would count as unhandled.
-            Receive<VmProtocol.VmExited>(m => { exited.TrySetResult(m); });
-            // The VM sends VmExited in PostStop, before its death is announced, so a VmExited always wins.
-            Receive<Terminated>(_ => { exited.TrySetResult(new VmProtocol.VmExited(name, VmExitCode.Error, "the VM supervisor stopped without an exit status")); });
+            // The VM sends VmExited in PostStop, before its death is announced, so a VmExited always comes first.
+            Receive<VmProtocol.VmExited>(m => { outcome = m; });
+            Receive<Terminated>(_ =>
+            {
+                exited.TrySetResult(outcome ?? new VmProtocol.VmExited(name, VmExitCode.Error, "the VM supervisor stopped without an exit status"));
+                Context.Stop(Self);
+            });
         }
     }
 }

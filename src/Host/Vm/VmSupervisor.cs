@@ -25,7 +25,7 @@ namespace Actorvisor.Host.Vm;
 /// bhyve's exit codes: every vCPU halted with interrupts off → Halted, a triple fault → TripleFault, a
 /// host-side failure (bad image, device timeout, a child that threw) → Error; a write to isa-debug-exit →
 /// the status the guest wrote (QEMU's convention); a guest reset request (i8042 pulse, port 0xCF9) → Reset
-/// (the run ends; rebooting in place comes later).
+/// (the <see cref="VmRunner"/> builds the VM again unless told not to); ACPI S5 or Ctrl-A x → PowerOff.
 /// Every device's interrupt goes to one ISA interrupt target, the <see cref="IsaIrqRouter"/>.
 /// The VM's timer service (one thread, host clock) serves the PIT and the RTC and is disposed last.
 /// Ending is orderly: every child gets a PoisonPill, which queues behind the accesses already in its
@@ -51,6 +51,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private IsaIrqRouter? _isaIrq;
     private HostTimerService? _timers;
     private VmProtocol.VmExited? _outcome;
+    /// <summary>COM1, where console input goes.</summary>
+    private IActorRef? _console;
     /// <summary>The last exception a child failed with (the decider runs on this actor's thread).</summary>
     private Exception? _lastFailure;
 
@@ -83,6 +85,9 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         Receive<VcpuProtocol.Started>(_ => { });
         Receive<DebugExitProtocol.ExitRequested>(m => Finish(VmExitCode.GuestRequested, null, m.Status));
         Receive<LifecycleProtocol.ResetRequested>(m => Finish(VmExitCode.Reset, $"the guest rebooted ({m.Source})"));
+        Receive<LifecycleProtocol.PowerOffRequested>(_ => Finish(VmExitCode.PowerOff, null));
+        Receive<VmProtocol.Quit>(m => Finish(VmExitCode.PowerOff, m.Reason));
+        Receive<VmProtocol.ConsoleInput>(m => _console?.Tell(new UartProtocol.HostInput(m.Data)));
         Receive<Terminated>(t =>
         {
             _children.Remove(t.ActorRef);
@@ -133,7 +138,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private void Build()
     {
         _memory = new GuestMemory(_config.MemorySize);
-        var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath, _config.Cmdline, _config.Modules);
+        var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath, _config.Cmdline, _config.Modules, _config.InitrdPath);
 
         // The interrupt fabric: LAPICs on the APIC bus, the IOAPIC, the 8259 pair (its INTR on the BSP's LINT0),
         // and the ISA router that drives PIC and IOAPIC pins together.
@@ -158,6 +163,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         var isaIrq = _isaIrq;
 
         var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console), "uart-0");
+        _console = uart;
         var bus = IoBus<IActorRef>.Empty
             .AddPio(PicRegisters.MasterPort, PicRegisters.PortCount, pic)
             .AddPio(PicRegisters.SlavePort, PicRegisters.PortCount, pic)

@@ -17,19 +17,22 @@ public sealed class ElfImage
     private const byte DataLittleEndian = 1;
     private const ushort TypeExec = 2;
     private const ushort MachineI386 = 3, MachineX86_64 = 62;
-    private const uint PtLoad = 1;
+    private const uint PtLoad = 1, PtNote = 4;
     private const int Elf32HeaderSize = 52, Elf64HeaderSize = 64;
     private const int Elf32PhdrSize = 32, Elf64PhdrSize = 56;
 
     public bool Is64 { get; }
     public ulong Entry { get; }
     public IReadOnlyList<ElfSegment> Segments { get; }
+    /// <summary>The owner names of the notes in PT_NOTE segments ("GNU", "Linux", "Xen", ...), in file order.</summary>
+    public IReadOnlyList<string> NoteOwners { get; }
 
-    private ElfImage(bool is64, ulong entry, IReadOnlyList<ElfSegment> segments)
+    private ElfImage(bool is64, ulong entry, IReadOnlyList<ElfSegment> segments, IReadOnlyList<string> noteOwners)
     {
         Is64 = is64;
         Entry = entry;
         Segments = segments;
+        NoteOwners = noteOwners;
     }
 
     /// <summary>True if the image starts with the ELF magic (0x7F 'E' 'L' 'F').</summary>
@@ -78,9 +81,11 @@ public sealed class ElfImage
             throw new KernelImageException($"ELF program headers (offset 0x{phoff:x}, {phnum} x {phentsize} bytes) run past the end of the file ({f.Length} bytes)");
 
         var segments = new List<ElfSegment>();
+        var owners = new List<string>();
         for (var i = 0; i < phnum; i++)
         {
             var p = f.Slice((int)phoff + i * phentsize, phentsize);
+            if (U32(p, 0) == PtNote) ReadNoteOwners(f, is64 ? U64(p, 8) : U32(p, 4), is64 ? U64(p, 32) : U32(p, 16), owners);
             if (U32(p, 0) != PtLoad) continue;
             var s = is64
                 ? new ElfSegment(U64(p, 8), U64(p, 16), U64(p, 24), U64(p, 32), U64(p, 40))
@@ -95,7 +100,29 @@ public sealed class ElfImage
             segments.Add(s);
         }
         if (segments.Count == 0) throw new KernelImageException("ELF file has no loadable (PT_LOAD) segment");
-        return new ElfImage(is64, entry, segments);
+        return new ElfImage(is64, entry, segments, owners);
+    }
+
+    /// <summary>
+    /// Walks one PT_NOTE segment: each note is namesz, descsz, type, then the name and the descriptor, each
+    /// padded to 4 bytes. A note that runs off the segment or the file ends the walk: notes only identify.
+    /// </summary>
+    private static void ReadNoteOwners(ReadOnlySpan<byte> f, ulong offset, ulong size, List<string> owners)
+    {
+        if (offset > (ulong)f.Length || size > (ulong)f.Length - offset) return;
+        var notes = f.Slice((int)offset, (int)size);
+        var at = 0;
+        while (notes.Length - at >= 12)
+        {
+            var nameSize = U32(notes, at);
+            var descSize = U32(notes, at + 4);
+            var namePadded = (nameSize + 3UL) & ~3UL;
+            var descPadded = (descSize + 3UL) & ~3UL;
+            if (12 + namePadded + descPadded > (ulong)(notes.Length - at)) return;
+            var name = notes.Slice(at + 12, (int)nameSize);
+            owners.Add(System.Text.Encoding.ASCII.GetString(name.TrimEnd((byte)0)));
+            at += (int)(12 + namePadded + descPadded);
+        }
     }
 
     /// <summary>

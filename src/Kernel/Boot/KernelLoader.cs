@@ -1,13 +1,15 @@
+using Actorvisor.Kernel.Boot.Linux;
 using Actorvisor.Kernel.Cpu;
 using Actorvisor.Kernel.Memory;
 
 namespace Actorvisor.Kernel.Boot;
 
-public enum KernelFormat { FlatBinary, Elf32, Elf64, Multiboot }
+public enum KernelFormat { FlatBinary, Elf32, Elf64, Multiboot, LinuxBzImage, LinuxVmlinux }
 
 /// <summary>
 /// A kernel placed in guest memory: its format says which CPU state it is entered in, <see cref="Entry"/>
-/// is the guest-physical entry point. <see cref="Enter"/> puts a CPU into that state.
+/// is the guest-physical entry point. <see cref="Segments"/> lists what an ELF or flat image occupies; a
+/// Linux kernel's placement is in <see cref="Linux"/> instead. <see cref="Enter"/> puts a CPU into that state.
 /// </summary>
 public sealed record LoadedKernel(KernelFormat Format, ulong Entry, IReadOnlyList<(ulong Address, ulong Size)> Segments)
 {
@@ -17,6 +19,8 @@ public sealed record LoadedKernel(KernelFormat Format, ulong Entry, IReadOnlyLis
     /// </summary>
     public const ulong ElfStackTop = 0x9F000;
 
+    /// <summary>Linux: where the loader put the kernel, boot_params, the command line and the initrd.</summary>
+    public LinuxBootLayout? Linux { get; init; }
     /// <summary>Multiboot: the information structure's address, passed in EBX.</summary>
     public uint MultibootInfoAddress { get; init; }
     /// <summary>Multiboot: where the loader put the boot GDT (away from the first pages the kernel owns).</summary>
@@ -38,6 +42,9 @@ public sealed record LoadedKernel(KernelFormat Format, ulong Entry, IReadOnlyLis
             case KernelFormat.Elf64:
                 CpuSetup.EnterLongMode(cpu, Entry, ElfStackTop);
                 break;
+            case KernelFormat.LinuxBzImage or KernelFormat.LinuxVmlinux:
+                LinuxLoader.Enter(cpu, Entry);
+                break;
             case KernelFormat.Multiboot:
                 // Spec 3.2: EAX = magic, EBX = info, CS/DS/ES/FS/GS/SS flat, CR0.PG = 0, IF = 0. ESP is
                 // undefined by the spec; ours is the ELF one, so an early CALL works.
@@ -51,7 +58,9 @@ public sealed record LoadedKernel(KernelFormat Format, ulong Entry, IReadOnlyLis
 
 /// <summary>
 /// Loads a kernel image into guest RAM. An image with a valid Multiboot header in its first 8 KiB is a
-/// Multiboot kernel (<see cref="MultibootLoader"/>), whatever else it is. An ELF file (by its magic) is loaded at its segments' physical
+/// Multiboot kernel (<see cref="MultibootLoader"/>), whatever else it is. A Linux bzImage (boot flag and
+/// "HdrS") or a Linux vmlinux (an ELF64 with Linux's ELF notes) boots by the Linux boot protocol
+/// (<see cref="LinuxLoader"/>). Another ELF file (by its magic) is loaded at its segments' physical
 /// addresses: ELF32 is entered in flat 32-bit protected mode, ELF64 in long mode with the first 4 GiB
 /// identity-mapped. Anything else is a flat binary, loaded at 0x7C00 and entered in real mode at
 /// 0000:7C00, as a BIOS runs a boot sector. Every check runs before the first byte is written, so a bad
@@ -70,40 +79,34 @@ public static class KernelLoader
     /// <param name="cmdline">The user's command line (Multiboot kernels only; null: none given).</param>
     /// <param name="modules">Module files and their optional strings (Multiboot kernels only). A module's
     /// string is its file name, followed by the given string, as GRUB and QEMU pass them.</param>
+    /// <param name="cmdline">The user's command line (Multiboot and Linux kernels; null: none given).</param>
+    /// <param name="modules">Module files and their optional strings (Multiboot kernels only). A module's
+    /// string is its file name, followed by the given string, as GRUB and QEMU pass them.</param>
+    /// <param name="initrdPath">An initial ramdisk (Linux kernels only).</param>
+    /// <param name="acpiRsdp">Where the VM's ACPI RSDP is, for a Linux kernel's boot_params (0: none).</param>
     public static LoadedKernel LoadFile(GuestMemory memory, string path, string? cmdline = null,
-        IReadOnlyList<(string Path, string? Text)>? modules = null)
+        IReadOnlyList<(string Path, string? Text)>? modules = null, string? initrdPath = null, ulong acpiRsdp = 0)
     {
-        byte[] image;
-        try
-        {
-            var info = new FileInfo(path);
-            if (!info.Exists) throw new KernelImageException($"kernel file '{path}' does not exist");
-            if ((ulong)info.Length > memory.RamSize)
-                throw new KernelImageException($"kernel file '{path}' ({info.Length} bytes) is larger than guest RAM ({memory.RamSize >> 20} MiB)");
-            image = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new KernelImageException($"cannot read kernel file '{path}': {e.Message}");
-        }
-        var loaded = (modules ?? []).Select(m => new MultibootModule(ReadModule(memory, m.Path),
+        var image = ReadImageFile(memory, path, "kernel");
+        var loaded = (modules ?? []).Select(m => new MultibootModule(ReadImageFile(memory, m.Path, "module"),
             string.IsNullOrEmpty(m.Text) ? m.Path : $"{m.Path} {m.Text}")).ToArray();
-        return Load(memory, image, new BootArguments(path, cmdline, loaded));
+        var initrd = initrdPath is null ? null : ReadImageFile(memory, initrdPath, "initrd");
+        return Load(memory, image, new BootArguments(path, cmdline, loaded) { Initrd = initrd, AcpiRsdp = acpiRsdp });
     }
 
-    private static byte[] ReadModule(GuestMemory memory, string path)
+    private static byte[] ReadImageFile(GuestMemory memory, string path, string what)
     {
         try
         {
             var info = new FileInfo(path);
-            if (!info.Exists) throw new KernelImageException($"module file '{path}' does not exist");
+            if (!info.Exists) throw new KernelImageException($"{what} file '{path}' does not exist");
             if ((ulong)info.Length > memory.RamSize)
-                throw new KernelImageException($"module file '{path}' ({info.Length} bytes) is larger than guest RAM ({memory.RamSize >> 20} MiB)");
+                throw new KernelImageException($"{what} file '{path}' ({info.Length} bytes) is larger than guest RAM ({memory.RamSize >> 20} MiB)");
             return File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new KernelImageException($"cannot read module file '{path}': {e.Message}");
+            throw new KernelImageException($"cannot read {what} file '{path}': {e.Message}");
         }
     }
 
@@ -111,14 +114,33 @@ public static class KernelLoader
     {
         if (image.IsEmpty) throw new KernelImageException("kernel image is empty");
         if (MultibootHeader.Find(image) is { } header)
-            return MultibootLoader.Load(memory, image, header, args ?? new BootArguments("kernel"));
-        if (args is { AnyGiven: true })
         {
-            var kind = !ElfImage.HasElfMagic(image) ? "a flat binary" : image.Length > 4 && image[4] == ElfImage.ClassElf64 ? "an ELF64" : "an ELF32";
-            throw new KernelImageException($"a command line and modules are for Multiboot kernels; this kernel is {kind} without a Multiboot header");
+            if (args?.Initrd is not null)
+                throw new KernelImageException("an initrd is for Linux kernels; give a Multiboot kernel its files with --module");
+            return MultibootLoader.Load(memory, image, header, args ?? new BootArguments("kernel"));
         }
-        return ElfImage.HasElfMagic(image) ? LoadElf(memory, image) : LoadFlat(memory, image);
+        if (BzImageHeader.LooksLikeBzImage(image))
+            return LoadLinux(KernelFormat.LinuxBzImage, LinuxLoader.LoadBzImage(memory, image, LinuxArguments(args)));
+        var elf = ElfImage.HasElfMagic(image) ? ElfImage.Parse(image) : null;
+        if (elf is not null && LinuxLoader.IsVmlinux(elf))
+            return LoadLinux(KernelFormat.LinuxVmlinux, LinuxLoader.LoadVmlinux(memory, image, LinuxArguments(args)));
+        if (args is { AnyGiven: true } || args?.Initrd is not null)
+        {
+            var kind = elf is null ? "a flat binary" : elf.Is64 ? "an ELF64" : "an ELF32";
+            throw new KernelImageException($"a command line, modules and an initrd are for Multiboot or Linux kernels; this kernel is {kind} (no Multiboot header, not a bzImage or vmlinux)");
+        }
+        return elf is not null ? LoadElf(memory, image) : LoadFlat(memory, image);
     }
+
+    private static LinuxBootArguments LinuxArguments(BootArguments? args)
+    {
+        if (args is { ModuleList.Count: > 0 })
+            throw new KernelImageException("modules are for Multiboot kernels; give a Linux kernel its files in an --initrd");
+        return new LinuxBootArguments(args?.Cmdline ?? "", args?.Initrd ?? [], args?.AcpiRsdp ?? 0);
+    }
+
+    private static LoadedKernel LoadLinux(KernelFormat format, LinuxBootLayout layout) =>
+        new(format, layout.Entry, []) { Linux = layout };
 
     private static LoadedKernel LoadFlat(GuestMemory memory, ReadOnlySpan<byte> image)
     {

@@ -9,6 +9,10 @@ namespace Actorvisor.Kernel.Boot;
 /// </summary>
 public sealed record BootArguments(string KernelName, string? Cmdline = null, IReadOnlyList<MultibootModule>? Modules = null)
 {
+    /// <summary>An initial ramdisk (Linux kernels only); null when none was given.</summary>
+    public byte[]? Initrd { get; init; }
+    /// <summary>The VM's ACPI RSDP address, for a Linux kernel's boot_params (0: none).</summary>
+    public ulong AcpiRsdp { get; init; }
     public IReadOnlyList<MultibootModule> ModuleList => Modules ?? [];
     public bool AnyGiven => Cmdline is not null || ModuleList.Count > 0;
 

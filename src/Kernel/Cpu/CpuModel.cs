@@ -51,6 +51,13 @@ public sealed record CpuModel
     /// <summary>CPUID.80000007:EDX: the TSC runs at a constant rate in every state (invariant TSC).</summary>
     public uint Ext7Edx { get; init; } = CpuidBits.InvariantTsc;
 
+    /// <summary>
+    /// CPUID.(7,0):EBX: IA32_TSC_ADJUST. With the invariant TSC, it is what Linux (5.17+) takes as proof the
+    /// TSC cannot be tampered with unseen, so it trusts it without the clocksource watchdog; ours derives from
+    /// one host clock for every vCPU and cannot drift, and a lost timer tick must not disqualify it.
+    /// </summary>
+    public uint Leaf7Ebx { get; init; } = CpuidBits.TscAdjust;
+
     /// <summary>CPUID.(7,0):EDX: only IA32_ARCH_CAPABILITIES.</summary>
     public uint Leaf7Edx { get; init; } = CpuidBits.ArchCapabilities;
 
@@ -121,6 +128,8 @@ public static class CpuidBits
     public const uint LahfLm = 1u << 0;
     // CPUID.80000007:EDX
     public const uint InvariantTsc = 1u << 8;
+    /// <summary>CPUID.(7,0):EBX.</summary>
+    public const uint TscAdjust = 1u << 1;
     // CPUID.(7,0):EDX
     public const uint ArchCapabilities = 1u << 29;
 }

@@ -3,7 +3,7 @@ namespace Actorvisor.Kernel.Cpu;
 /// <summary>MSR numbers we implement (SDM Vol. 4, chapter 2).</summary>
 public static class MsrIndex
 {
-    public const uint Tsc = 0x10, ApicBase = 0x1B, FeatureControl = 0x3A, ArchCapabilities = 0x10A;
+    public const uint Tsc = 0x10, ApicBase = 0x1B, FeatureControl = 0x3A, TscAdjust = 0x3B, ArchCapabilities = 0x10A;
     public const uint BiosSignId = 0x8B, MtrrCap = 0xFE, MiscEnable = 0x1A0, DebugCtl = 0x1D9, Pat = 0x277;
     public const uint SysenterCs = 0x174, SysenterEsp = 0x175, SysenterEip = 0x176;
     /// <summary>IA32_MTRR_PHYSBASE0; PHYSMASKn = base + 2n + 1.</summary>
@@ -46,6 +46,8 @@ public sealed partial class SoftwareCpu
     public ulong MiscEnable = MiscEnableBits.PowerOn;
     /// <summary>Added to the raw clock to form the TSC (WRMSR to IA32_TSC sets it).</summary>
     public long TscOffset;
+    /// <summary>IA32_TSC_ADJUST: the sum of every change software made to the TSC (SDM Vol. 3B, 18.17.3).</summary>
+    public long TscAdjust;
 
     public const ulong PatPowerOn = 0x0007_0406_0007_0406UL;
     /// <summary>IA32_MTRRCAP: 8 variable ranges, fixed ranges, write-combining; no SMRR.</summary>
@@ -59,6 +61,7 @@ public sealed partial class SoftwareCpu
         Pat = PatPowerOn;
         MiscEnable = MiscEnableBits.PowerOn;
         TscOffset = 0;
+        TscAdjust = 0;
         // Reset calls this; the PAE PDPTE registers (Paging.cs) are the other per-CPU state it must clear.
         ResetPdptes();
     }
@@ -77,7 +80,13 @@ public sealed partial class SoftwareCpu
     public ulong ReadTsc() => (ulong)(RawTsc() + TscOffset);
 
     /// <summary>Sets the TSC to a value (WRMSR IA32_TSC, snapshot restore).</summary>
-    public void WriteTsc(ulong value) => TscOffset = (long)value - RawTsc();
+    public void WriteTsc(ulong value)
+    {
+        // A write to IA32_TSC moves IA32_TSC_ADJUST by the same amount (SDM Vol. 3B, 18.17.3).
+        var delta = (long)value - (long)ReadTsc();
+        TscOffset += delta;
+        TscAdjust += delta;
+    }
 
     /// <summary>RDMSR semantics; #GP(0) for an MSR this model does not have.</summary>
     public ulong ReadMsr(uint index)
@@ -85,6 +94,7 @@ public sealed partial class SoftwareCpu
         switch (index)
         {
             case MsrIndex.Tsc: return ReadTsc();
+            case MsrIndex.TscAdjust: return (ulong)TscAdjust;
             case MsrIndex.ApicBase: return ApicBase;
             case MsrIndex.FeatureControl: return 1; // lock bit set, every enable bit 0: no VMX or SMX to turn on
             case MsrIndex.BiosSignId: return (ulong)Model.MicrocodeRevision << 32;
@@ -117,6 +127,11 @@ public sealed partial class SoftwareCpu
         {
             case MsrIndex.Tsc:
                 WriteTsc(value);
+                return;
+            case MsrIndex.TscAdjust:
+                // Adds the change of IA32_TSC_ADJUST to the TSC itself.
+                TscOffset += (long)value - TscAdjust;
+                TscAdjust = (long)value;
                 return;
             case MsrIndex.ApicBase:
             {

@@ -237,6 +237,9 @@ public class VcpuActorTests : TestKit, IDisposable
         vcpu.Tell(VcpuProtocol.Start.Instance);
         ExpectMsg<VcpuProtocol.Started>(Wait);
         AwaitCondition(() => Registers(vcpu).Halted, Wait, TimeSpan.FromMilliseconds(20));
+        // The thread answers GetRegisters before it runs (and halts) again: give it time to be back in its
+        // wait, or the interrupt raised next would be seen by that run, without a kick.
+        Thread.Sleep(100);
 
         interrupts.Raise(0x20);
         _parent.ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // pending, but nobody told the halted thread

@@ -44,7 +44,8 @@ public class LinuxLoaderTests
         using var mem = new GuestMemory(64 << 20);
         var cpu = new SoftwareCpu(0, mem, new TestPlatform());
         var initrd = Enumerable.Range(0, 10000).Select(i => (byte)i).ToArray();
-        var l = LinuxLoader.Load(cpu, FakeBzImage(), "console=ttyS0 quiet", initrd);
+        var l = LinuxLoader.LoadBzImage(mem, FakeBzImage(), new LinuxBootArguments("console=ttyS0 quiet", initrd));
+        LinuxLoader.Enter(cpu, l.Entry);
 
         Assert.Equal(0x100_0000UL, l.KernelAddress);
         Assert.Equal(0x100_0200UL, cpu.Rip);
@@ -82,10 +83,10 @@ public class LinuxLoaderTests
     {
         using var small = new GuestMemory(16 << 20);
         Assert.Contains("more memory", Assert.Throws<KernelImageException>(() =>
-            LinuxLoader.Load(new SoftwareCpu(0, small, new TestPlatform()), FakeBzImage(), "", [])).Message);
+            LinuxLoader.LoadBzImage(small, FakeBzImage(), new LinuxBootArguments("", []))).Message);
         using var mem = new GuestMemory(64 << 20);
         Assert.Contains("at most 2047", Assert.Throws<KernelImageException>(() =>
-            LinuxLoader.Load(new SoftwareCpu(0, mem, new TestPlatform()), FakeBzImage(), new string('x', 3000), [])).Message);
+            LinuxLoader.LoadBzImage(mem, FakeBzImage(), new LinuxBootArguments(new string('x', 3000), []))).Message);
     }
 
     [SkippableFact]

@@ -125,7 +125,7 @@ public class CpuidTests
         var core = Q(0xB, 1, id: 2);
         Assert.Equal(2u, (core.Ecx >> 8) & 0xFF);
         Assert.Equal(0u, Q(0xB, 2).Ebx);            // no further levels
-        Assert.Equal((0u, 0u, 0u, CpuidBits.ArchCapabilities), Q(7)); // no structured features but IA32_ARCH_CAPABILITIES
+        Assert.Equal((0u, CpuidBits.TscAdjust, 0u, CpuidBits.ArchCapabilities), Q(7)); // no structured features but TSC_ADJUST and IA32_ARCH_CAPABILITIES
     }
 
     [Fact]

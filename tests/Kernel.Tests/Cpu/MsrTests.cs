@@ -251,6 +251,30 @@ public class MsrTests
         Assert.Equal(7UL, h[Gpr.RCX]);
     }
 
+    /// <summary>
+    /// IA32_TSC_ADJUST (SDM Vol. 3B, 18.17.3): writing it adds the change to the TSC; writing the TSC adds
+    /// the TSC's change to it. Deterministic mode holds the raw clock still between the accesses.
+    /// </summary>
+    [Fact]
+    public void TscAdjustAndTscMoveTogether()
+    {
+        var h = Long();
+        h.Cpu.Deterministic = true;
+        Assert.Equal(0UL, h.Cpu.ReadMsr(MsrIndex.TscAdjust));
+        var t0 = h.Cpu.ReadMsr(MsrIndex.Tsc);
+        h.Cpu.WriteMsr(MsrIndex.TscAdjust, 500);
+        Assert.Equal(t0 + 500, h.Cpu.ReadMsr(MsrIndex.Tsc));
+        h.Cpu.WriteMsr(MsrIndex.TscAdjust, 200);
+        Assert.Equal(t0 + 200, h.Cpu.ReadMsr(MsrIndex.Tsc));
+        h.Cpu.WriteMsr(MsrIndex.Tsc, t0 + 10_000);
+        Assert.Equal(10_000UL, h.Cpu.ReadMsr(MsrIndex.TscAdjust));
+        Assert.Equal(t0 + 10_000, h.Cpu.ReadMsr(MsrIndex.Tsc));
+        // CPUID.(EAX=7,ECX=0):EBX[1] says the MSR exists.
+        h.Load(a => { a.mov(eax, 7u); a.xor(ecx, ecx); a.cpuid(); });
+        h.Step(3);
+        Assert.NotEqual(0UL, h[Gpr.RBX] & 2);
+    }
+
     [Fact]
     public void HostTimeTscAdvancesAtTheModelRate()
     {

@@ -9,12 +9,19 @@ namespace Actorvisor.Actors.Devices.Uart;
 /// The actor around a <see cref="Uart"/> model: bus accesses become register reads and writes, host input
 /// becomes received bytes, transmitted bytes go to the output stream after each write, and the model's
 /// interrupt line becomes <see cref="InterruptProtocol.SetIrq"/> messages to the interrupt fabric.
+/// Host input is flow-controlled as QEMU's character backends are: it waits in a host-side queue and enters
+/// the receive FIFO only as the guest makes room, so a pasted line is not lost to FIFO overruns. The queue
+/// holds at most <see cref="MaxPendingInput"/> bytes; beyond that, input is dropped and counted.
 /// </summary>
 public sealed class UartActor : ReceiveActor
 {
     private readonly Uart _uart;
     private readonly Stream _output;
     private readonly ArrayBufferWriter<byte> _pending = new(256);
+    private readonly Queue<byte> _input = new();
+    private long _droppedInput;
+
+    public const int MaxPendingInput = 64 * 1024;
 
     /// <param name="fabric">Where SetIrq for <paramref name="gsi"/> goes (PIC and IOAPIC, or a placeholder).</param>
     /// <param name="output">Where transmitted bytes go (the console).</param>
@@ -26,13 +33,21 @@ public sealed class UartActor : ReceiveActor
         _output = output;
         _uart = new Uart(new MessageIrqLine(fabric, gsi, Self), _pending);
 
-        Receive<PioRead>(m => Sender.Tell(new AccessResult(_uart.Read(m.Offset, m.Size))));
+        Receive<PioRead>(m =>
+        {
+            Sender.Tell(new AccessResult(_uart.Read(m.Offset, m.Size)));
+            FeedInput();
+        });
         Receive<PioWrite>(m =>
         {
             _uart.Write(m.Offset, m.Size, m.Value);
             Flush();
         });
-        Receive<MmioRead>(m => Sender.Tell(new AccessResult(_uart.Read(m.Offset, m.Size))));
+        Receive<MmioRead>(m =>
+        {
+            Sender.Tell(new AccessResult(_uart.Read(m.Offset, m.Size)));
+            FeedInput();
+        });
         Receive<MmioWrite>(m =>
         {
             _uart.Write(m.Offset, m.Size, m.Value);
@@ -40,10 +55,22 @@ public sealed class UartActor : ReceiveActor
         });
         Receive<UartProtocol.HostInput>(m =>
         {
-            foreach (var b in m.Data) _uart.Receive(b);
+            foreach (var b in m.Data)
+            {
+                if (_input.Count < MaxPendingInput) _input.Enqueue(b);
+                else _droppedInput++;
+            }
+            FeedInput();
         });
         Receive<UartProtocol.GetStatus>(_ => Sender.Tell(new UartProtocol.Status(
-            _uart.TransmittedBytes, _uart.ReceivedBytes, _uart.DroppedBytes, _uart.IrqLevel, _uart.Save())));
+            _uart.TransmittedBytes, _uart.ReceivedBytes, _uart.DroppedBytes + _droppedInput, _uart.IrqLevel, _uart.Save())
+            { PendingInput = _input.Count }));
+    }
+
+    /// <summary>Moves queued host input into the receive FIFO while it has room (after a read may have made some).</summary>
+    private void FeedInput()
+    {
+        while (_input.Count > 0 && _uart.ReceiveSpace > 0) _uart.Receive(_input.Dequeue());
     }
 
     private void Flush()

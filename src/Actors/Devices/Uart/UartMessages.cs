@@ -3,7 +3,7 @@ namespace Actorvisor.Actors.Devices.Uart;
 /// <summary>Messages a UART actor takes besides the bus accesses.</summary>
 public static class UartProtocol
 {
-    /// <summary>Bytes from the host side of the line (a terminal). Bytes the FIFO cannot take are lost, as on the chip.</summary>
+    /// <summary>Bytes from the host side of the line (a terminal). They wait until the receive FIFO has room (flow control, as QEMU's backends).</summary>
     public sealed record HostInput(byte[] Data);
 
     public sealed record GetStatus
@@ -11,5 +11,9 @@ public static class UartProtocol
         public static readonly GetStatus Instance = new();
     }
 
-    public sealed record Status(long TransmittedBytes, long ReceivedBytes, long DroppedBytes, bool IrqLevel, UartState State);
+    public sealed record Status(long TransmittedBytes, long ReceivedBytes, long DroppedBytes, bool IrqLevel, UartState State)
+    {
+        /// <summary>Host input still waiting for room in the receive FIFO.</summary>
+        public int PendingInput { get; init; }
+    }
 }

@@ -8,11 +8,17 @@ namespace Actorvisor.Kernel.Boot.Linux;
 /// <summary>Where a Linux direct boot put things, for the caller's logs and tests.</summary>
 public sealed record LinuxBootLayout(ulong KernelAddress, ulong Entry, ulong ZeroPage, ulong CmdLine, ulong InitrdAddress, ulong InitrdSize);
 
+/// <summary>What a Linux kernel is given besides its image.</summary>
+/// <param name="AcpiRsdp">The RSDP's address for boot_params.acpi_rsdp_addr (0: the kernel scans the BIOS area).</param>
+public sealed record LinuxBootArguments(string Cmdline, byte[] Initrd, ulong AcpiRsdp = 0);
+
 /// <summary>
-/// Direct boot of a bzImage by the 64-bit boot protocol: the protected-mode kernel at its preferred address,
-/// the command line, the initrd near the top of low RAM, boot_params with the setup header and the e820
-/// map, and the CPU in long mode at the 64-bit entry with RSI = boot_params, CS = 0x10, DS/ES/SS = 0x18, as
-/// the protocol requires. The identity map covers the first 4 GiB.
+/// Direct boot of Linux by the 64-bit boot protocol (Documentation/arch/x86/boot.rst), from a bzImage (the
+/// protected-mode kernel at its preferred address, which decompresses itself) or from an uncompressed
+/// vmlinux ELF (its segments at their physical addresses, entered at startup_64, as Firecracker does).
+/// Both get the command line, the initrd near the top of low RAM and boot_params with a setup header and
+/// the e820 map. <see cref="Enter"/> then puts the CPU in long mode at the 64-bit entry with RSI =
+/// boot_params, CS = 0x10, DS/ES/SS = 0x18 and interrupts off, the first 4 GiB identity-mapped.
 /// </summary>
 public static class LinuxLoader
 {
@@ -21,10 +27,16 @@ public static class LinuxLoader
     public const ulong CmdLineAddress = 0x20000;
     public const ulong GdtAddress = 0x9000;
     public const ushort BootCs = 0x10, BootDs = 0x18;
+    /// <summary>The setup header we write for a vmlinux claims this protocol version (2.15: acpi_rsdp_addr, ext fields).</summary>
+    public const ushort VmlinuxProtocolVersion = 0x20F;
+    /// <summary>What Linux's own setup header says of the command line's size for a vmlinux we describe.</summary>
+    public const uint VmlinuxCmdlineSize = 2047;
 
-    public static LinuxBootLayout Load(SoftwareCpu cpu, ReadOnlySpan<byte> image, string cmdline, ReadOnlySpan<byte> initrd)
+    /// <summary>True when an ELF image is a Linux kernel: it carries notes owned by "Linux" (or "Xen", its PVH/Xen entry notes).</summary>
+    public static bool IsVmlinux(ElfImage elf) => elf.Is64 && elf.NoteOwners.Any(o => o is "Linux" or "Xen");
+
+    public static LinuxBootLayout LoadBzImage(GuestMemory mem, ReadOnlySpan<byte> image, LinuxBootArguments args)
     {
-        var mem = cpu.Memory;
         var h = BzImageHeader.Parse(image);
         var kernel = image[h.KernelOffset..];
 
@@ -33,27 +45,67 @@ public static class LinuxLoader
         var need = Math.Max((ulong)h.InitSize, (ulong)kernel.Length);
         if (!mem.IsRam(load, need))
             throw new KernelImageException($"the kernel needs {need >> 20} MiB from 0x{load:x}; give the guest more memory (-m)");
+        var cmdline = CheckCmdline(args.Cmdline, h.CmdlineSize);
+        var initrdAddr = PlaceInitrd(mem, args.Initrd, h.InitrdAddrMax, load + need);
+
         mem.Write(load, kernel);
+        mem.Write(CmdLineAddress, cmdline);
+        if (args.Initrd.Length > 0) mem.Write(initrdAddr, args.Initrd);
 
-        var cmd = Encoding.ASCII.GetBytes(cmdline + "\0");
-        if ((uint)cmd.Length > h.CmdlineSize + 1)
-            throw new KernelImageException($"the command line is {cmd.Length - 1} bytes; this kernel takes at most {h.CmdlineSize}");
-        mem.Write(CmdLineAddress, cmd);
+        Span<byte> zp = stackalloc byte[ZeroPage.Size];
+        zp.Clear();
+        image.Slice(ZeroPage.OffSetupHeader, h.HeaderLength).CopyTo(zp[ZeroPage.OffSetupHeader..]);
+        zp[BzImageHeader.OffLoadFlags] = (byte)(h.LoadFlags | BzImageHeader.CanUseHeap);
+        WriteZeroPage(mem, zp, initrdAddr, args);
+        return new LinuxBootLayout(load, load + BzImageHeader.Entry64Offset, ZeroPageAddress, CmdLineAddress, initrdAddr, (ulong)args.Initrd.Length);
+    }
 
-        // The initrd goes as high as allowed, page-aligned, below initrd_addr_max and the top of low RAM.
-        ulong initrdAddr = 0;
-        if (initrd.Length > 0)
+    /// <summary>
+    /// Loads a vmlinux: its PT_LOAD segments at their physical addresses and the ELF entry, which the
+    /// kernel's linker script makes the physical address of startup_64. boot_params gets a setup header
+    /// written here, since a vmlinux has none.
+    /// </summary>
+    public static LinuxBootLayout LoadVmlinux(GuestMemory mem, ReadOnlySpan<byte> image, LinuxBootArguments args)
+    {
+        var elf = ElfImage.Parse(image);
+        if (!IsVmlinux(elf)) throw new KernelImageException("the ELF file is not a 64-bit Linux vmlinux (no \"Linux\" or \"Xen\" ELF notes)");
+        var segs = elf.Segments.OrderBy(s => s.PhysicalAddress).ToArray();
+        foreach (var s in segs)
+            if (!mem.IsRam(s.PhysicalAddress, s.MemorySize))
+                throw new KernelImageException($"vmlinux segment at 0x{s.PhysicalAddress:x}-0x{s.PhysicalAddress + s.MemorySize:x} lies outside guest RAM ({mem.RamSize >> 20} MiB); give the guest more memory (-m)");
+        var entry = elf.Entry;
+        if (!segs.Any(s => entry >= s.PhysicalAddress && entry - s.PhysicalAddress < s.MemorySize))
+            throw new KernelImageException($"vmlinux entry point 0x{entry:x} is in no segment's physical range");
+        var kernelEnd = segs.Max(s => s.PhysicalAddress + s.MemorySize);
+        var cmdline = CheckCmdline(args.Cmdline, VmlinuxCmdlineSize);
+        var initrdAddr = PlaceInitrd(mem, args.Initrd, 0x7FFF_FFFF, kernelEnd);
+
+        foreach (var s in segs)
         {
-            var top = Math.Min((ulong)h.InitrdAddrMax + 1, mem.LowRegion.Size);
-            if ((ulong)initrd.Length + load + need > top)
-                throw new KernelImageException($"the initrd ({initrd.Length >> 20} MiB) does not fit beside the kernel; give the guest more memory (-m)");
-            initrdAddr = (top - (ulong)initrd.Length) & ~0xFFFUL;
-            mem.Write(initrdAddr, initrd);
+            mem.Write(s.PhysicalAddress, image.Slice((int)s.Offset, (int)s.FileSize));
+            KernelLoader.ZeroFill(mem, s.PhysicalAddress + s.FileSize, s.MemorySize - s.FileSize);
         }
+        mem.Write(CmdLineAddress, cmdline);
+        if (args.Initrd.Length > 0) mem.Write(initrdAddr, args.Initrd);
 
-        WriteZeroPage(mem, image, h, initrdAddr, (ulong)initrd.Length);
+        Span<byte> zp = stackalloc byte[ZeroPage.Size];
+        zp.Clear();
+        BinaryPrimitives.WriteUInt16LittleEndian(zp[BzImageHeader.OffBootFlag..], BzImageHeader.BootFlagMagic);
+        BinaryPrimitives.WriteUInt32LittleEndian(zp[BzImageHeader.OffHeader..], BzImageHeader.HeaderMagic);
+        BinaryPrimitives.WriteUInt16LittleEndian(zp[BzImageHeader.OffVersion..], VmlinuxProtocolVersion);
+        zp[BzImageHeader.OffLoadFlags] = BzImageHeader.LoadedHigh | BzImageHeader.CanUseHeap;
+        BinaryPrimitives.WriteUInt32LittleEndian(zp[BzImageHeader.OffKernelAlignment..], 0x20_0000);
+        BinaryPrimitives.WriteUInt32LittleEndian(zp[BzImageHeader.OffCmdlineSize..], VmlinuxCmdlineSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(zp[BzImageHeader.OffInitrdAddrMax..], 0x7FFF_FFFF);
+        WriteZeroPage(mem, zp, initrdAddr, args);
+        var first = segs[0].PhysicalAddress;
+        return new LinuxBootLayout(first, entry, ZeroPageAddress, CmdLineAddress, initrdAddr, (ulong)args.Initrd.Length);
+    }
 
-        var entry = load + BzImageHeader.Entry64Offset;
+    /// <summary>Puts the CPU in the state the 64-bit boot protocol enters the kernel in.</summary>
+    public static void Enter(SoftwareCpu cpu, ulong entry)
+    {
+        var mem = cpu.Memory;
         CpuSetup.EnterLongMode(cpu, entry);
         // The 64-bit protocol wants __BOOT_CS = 0x10 (64-bit code) and __BOOT_DS = 0x18 in the GDT.
         ulong[] gdt = [0, 0, 0x00AF_9B00_0000_FFFFUL, 0x00CF_9300_0000_FFFFUL];
@@ -65,22 +117,39 @@ public static class LinuxLoader
         cpu.Gprs[Gpr.RSI] = ZeroPageAddress;
         cpu.SetFlags(RFlags.Fixed1); // interrupts off
         cpu.UpdateMode();
-        return new LinuxBootLayout(load, entry, ZeroPageAddress, CmdLineAddress, initrdAddr, (ulong)initrd.Length);
     }
 
-    private static void WriteZeroPage(GuestMemory mem, ReadOnlySpan<byte> image, BzImageHeader h, ulong initrdAddr, ulong initrdSize)
+    private static byte[] CheckCmdline(string cmdline, uint max)
     {
-        Span<byte> zp = stackalloc byte[ZeroPage.Size];
-        zp.Clear();
-        image.Slice(ZeroPage.OffSetupHeader, h.HeaderLength).CopyTo(zp[ZeroPage.OffSetupHeader..]);
+        var cmd = Encoding.ASCII.GetBytes(cmdline + "\0");
+        if ((uint)cmd.Length > max + 1)
+            throw new KernelImageException($"the command line is {cmd.Length - 1} bytes; this kernel takes at most {max}");
+        return cmd;
+    }
+
+    /// <summary>The initrd goes as high as allowed, page-aligned, below initrd_addr_max and the top of low RAM, above the kernel.</summary>
+    private static ulong PlaceInitrd(GuestMemory mem, byte[] initrd, uint initrdAddrMax, ulong kernelEnd)
+    {
+        if (initrd.Length == 0) return 0;
+        var top = Math.Min((ulong)initrdAddrMax + 1, mem.LowRegion.Size);
+        var addr = top >= (ulong)initrd.Length ? (top - (ulong)initrd.Length) & ~0xFFFUL : 0;
+        if (addr < kernelEnd)
+            throw new KernelImageException($"the initrd ({initrd.Length >> 20} MiB) does not fit beside the kernel; give the guest more memory (-m)");
+        return addr;
+    }
+
+    /// <summary>Fills in what the loader owns in boot_params (its setup header already in <paramref name="zp"/>) and writes it.</summary>
+    private static void WriteZeroPage(GuestMemory mem, Span<byte> zp, ulong initrdAddr, LinuxBootArguments args)
+    {
+        var initrdSize = (ulong)args.Initrd.Length;
         zp[BzImageHeader.OffTypeOfLoader] = ZeroPage.LoaderTypeUndefined;
-        zp[BzImageHeader.OffLoadFlags] = (byte)(h.LoadFlags | BzImageHeader.CanUseHeap);
         BinaryPrimitives.WriteUInt16LittleEndian(zp[BzImageHeader.OffHeapEndPtr..], 0xFE00);
         BinaryPrimitives.WriteUInt32LittleEndian(zp[BzImageHeader.OffCmdLinePtr..], (uint)CmdLineAddress);
         BinaryPrimitives.WriteUInt32LittleEndian(zp[BzImageHeader.OffRamdiskImage..], (uint)initrdAddr);
         BinaryPrimitives.WriteUInt32LittleEndian(zp[BzImageHeader.OffRamdiskSize..], (uint)initrdSize);
         zp[ZeroPage.OffExtRamdiskImage] = (byte)(initrdAddr >> 32);
         zp[ZeroPage.OffExtRamdiskSize] = (byte)(initrdSize >> 32);
+        BinaryPrimitives.WriteUInt64LittleEndian(zp[ZeroPage.OffAcpiRsdpAddr..], args.AcpiRsdp);
 
         var map = PhysicalMemoryMap.For(mem);
         if (map.Count > ZeroPage.E820MaxEntries) throw new KernelImageException("too many e820 entries");

@@ -77,7 +77,7 @@ internal static unsafe class CpuidInstruction
                 return (m.Leaf6Eax, 0, 0, 0);
             case 7:
                 // Sub-leaf 0: max sub-leaf 0; no structured extended features but IA32_ARCH_CAPABILITIES.
-                return subleaf == 0 ? (0u, 0u, 0u, m.Leaf7Edx) : (0u, 0u, 0u, 0u);
+                return subleaf == 0 ? (0u, m.Leaf7Ebx, 0u, m.Leaf7Edx) : (0u, 0u, 0u, 0u);
             case 0xB:
                 return Topology(subleaf, apicId);
             case 0x15:
