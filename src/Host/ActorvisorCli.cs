@@ -33,6 +33,10 @@ public static partial class ActorvisorCli
             if (v is not "stdio" && !(v?.StartsWith("file:", StringComparison.Ordinal) == true && v.Length > 5))
                 r.AddError($"--serial '{v}': expected 'stdio' or 'file:PATH'");
         });
+        var stats = new Option<bool>("--stats")
+        {
+            Description = "At the end, print to stderr the guest instructions executed, the wall time and the peak RSS",
+        };
         var noReboot = new Option<bool>("--no-reboot")
         {
             Description = "Exit with status 0 when the guest reboots, instead of resetting the VM",
@@ -82,7 +86,7 @@ public static partial class ActorvisorCli
         });
 
         var run = new Command("run", "Boot a guest and run it until it halts, shuts down, fails or exits through isa-debug-exit")
-            { kernel, initrd, memory, name, cmdline, module, device, serial, noReboot };
+            { kernel, initrd, memory, name, cmdline, module, device, serial, noReboot, stats };
         run.SetAction(parse =>
         {
             var kernelPath = parse.GetValue(kernel);
@@ -113,9 +117,12 @@ public static partial class ActorvisorCli
                 Input = serialFile is null ? stdin : null,
             };
             using var raw = config.Input is { IsTerminal: true } ? TerminalRawMode.EnterOnStdin() : null;
-            var outcome = VmRunner.Run(config, stderr);
+            var totals = new Actorvisor.Actors.Cpu.VcpuTotals();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var outcome = VmRunner.Run(config, stderr, totals);
             raw?.Dispose();
             if (outcome.Message is { } message) stderr.WriteLine($"actorvisor: {message}");
+            if (parse.GetValue(stats)) stderr.WriteLine(RunStatistics.Format(totals.Instructions, clock.Elapsed));
             return outcome.ExitStatus;
         });
 

@@ -18,7 +18,7 @@ namespace Actorvisor.Actors.Cpu;
 public sealed record VcpuOptions(
     int Id, GuestMemory Memory, IoBus<IActorRef> Bus, Action<SoftwareCpu>? Boot = null,
     TimeSpan? ReadTimeout = null, IActorRef? ReportTo = null, IInterruptSource? Interrupts = null,
-    Lapic.VcpuLapic? Lapic = null)
+    Lapic.VcpuLapic? Lapic = null, VcpuTotals? Totals = null)
 {
     public static readonly TimeSpan DefaultReadTimeout = TimeSpan.FromSeconds(5);
 }
@@ -35,6 +35,8 @@ public sealed class VcpuActor : ReceiveActor
     private readonly ActorBusPlatform _platform;
     private readonly VcpuThread _thread;
     private readonly Lapic.VcpuLapic? _lapic;
+    private readonly SoftwareCpu _cpu;
+    private readonly VcpuTotals? _totals;
 
     public static Props Props(VcpuOptions options) => Akka.Actor.Props.Create(() => new VcpuActor(options));
 
@@ -42,6 +44,8 @@ public sealed class VcpuActor : ReceiveActor
     {
         _platform = new ActorBusPlatform(Context.System, o.Bus, Self, o.ReadTimeout ?? VcpuOptions.DefaultReadTimeout);
         var cpu = new SoftwareCpu(o.Id, o.Memory, _platform);
+        _cpu = cpu;
+        _totals = o.Totals;
         if (o.Interrupts is not null) cpu.Interrupts = o.Interrupts;
         o.Boot?.Invoke(cpu);
         _thread = new VcpuThread(cpu, _platform, Self, o.ReportTo ?? Context.Parent, o.Lapic is { } l ? l.Service : null);
@@ -71,6 +75,7 @@ public sealed class VcpuActor : ReceiveActor
         // The thread reads guest memory: it must be gone before the VM frees it.
         if (!_thread.StopAndJoin(TimeSpan.FromSeconds(10)))
             _log.Error("vcpu {0}: run thread did not stop within 10 s", _thread.Id);
+        else _totals?.AddInstructions(_cpu.InstructionCount);
         _platform.Dispose();
         _lapic?.Dispose(); // its host timer: the run thread that could re-arm it is gone
     }

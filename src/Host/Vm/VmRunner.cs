@@ -27,7 +27,8 @@ public static class VmRunner
         """);
 
     /// <param name="progress">Where a reboot is announced (stderr), null for silence.</param>
-    public static VmProtocol.VmExited Run(VmConfig config, TextWriter? progress = null)
+    /// <param name="totals">Where the vCPUs add what they executed, over every boot (null: not counted).</param>
+    public static VmProtocol.VmExited Run(VmConfig config, TextWriter? progress = null, Actorvisor.Actors.Cpu.VcpuTotals? totals = null)
     {
         using var system = ActorSystem.Create("actorvisor", AkkaConfig);
         IActorRef? current = null;
@@ -39,7 +40,7 @@ public static class VmRunner
             var exited = new TaskCompletionSource<VmProtocol.VmExited>(TaskCreationOptions.RunContinuationsAsynchronously);
             var listener = system.ActorOf(Props.Create(() => new ExitListener(exited, config.Name)), $"exit-listener-{boots}");
             // After a reboot the new supervisor gets a fresh name: the old one's may not be released yet.
-            var vm = system.ActorOf(VmSupervisor.Props(config, listener), boots == 1 ? $"vm-{config.Name}" : $"vm-{config.Name}-boot{boots}");
+            var vm = system.ActorOf(VmSupervisor.Props(config, listener, totals), boots == 1 ? $"vm-{config.Name}" : $"vm-{config.Name}-boot{boots}");
             Volatile.Write(ref current, vm);
             listener.Tell(new ExitListener.WatchVm(vm));
             var outcome = exited.Task.GetAwaiter().GetResult();

@@ -44,6 +44,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
 
     private readonly VmConfig _config;
     private readonly IActorRef _reportTo;
+    private readonly VcpuTotals? _totals;
     private readonly HashSet<int> _haltedForGood = new();
     private readonly HashSet<IActorRef> _children = new();
     private GuestMemory? _memory;
@@ -63,13 +64,15 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         public static readonly DrainTimedOut Instance = new();
     }
 
-    public static Props Props(VmConfig config, IActorRef reportTo) =>
-        Akka.Actor.Props.Create(() => new VmSupervisor(config, reportTo));
+    /// <param name="totals">Where the vCPUs add what they executed when they stop (null: nowhere).</param>
+    public static Props Props(VmConfig config, IActorRef reportTo, VcpuTotals? totals = null) =>
+        Akka.Actor.Props.Create(() => new VmSupervisor(config, reportTo, totals));
 
-    public VmSupervisor(VmConfig config, IActorRef reportTo)
+    public VmSupervisor(VmConfig config, IActorRef reportTo, VcpuTotals? totals = null)
     {
         _config = config;
         _reportTo = reportTo;
+        _totals = totals;
         Running();
     }
 
@@ -188,7 +191,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         for (var id = 0; id < VcpuCount; id++)
         {
             var options = new VcpuOptions(id, _memory, bus, Boot: id == 0 ? kernel.Enter : null,
-                ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id]);
+                ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id], Totals: _totals);
             Spawn(VcpuActor.Props(options), $"cpu-{id}").Tell(VcpuProtocol.Start.Instance);
         }
     }

@@ -1,0 +1,26 @@
+namespace Actorvisor.Host;
+
+/// <summary>The `--stats` line: guest instructions, wall time, their rate, and the process's peak RSS.</summary>
+public static class RunStatistics
+{
+    public static string Format(long instructions, TimeSpan wall)
+    {
+        var mips = wall.TotalSeconds > 0 ? instructions / wall.TotalSeconds / 1e6 : 0;
+        var rss = PeakRssBytes() is { } bytes ? $"{bytes / (1024.0 * 1024):F0} MiB" : "unknown";
+        return $"actorvisor: stats: {instructions:N0} guest instructions in {wall.TotalSeconds:F2} s ({mips:F1} MIPS); peak RSS {rss}";
+    }
+
+    /// <summary>VmHWM from /proc/self/status (Linux); null elsewhere.</summary>
+    public static long? PeakRssBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line[6..].Trim().Split(' ')[0]) * 1024;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return null;
+    }
+}
