@@ -61,8 +61,10 @@ public sealed record PlatformDescription
 
     /// <summary>
     /// The PC every Actorvisor VM is: <paramref name="cpus"/> processors with APIC IDs 0..n-1, one 32-pin IOAPIC
-    /// (ID = n, the first ID after the processors, as QEMU/SeaBIOS choose) at 0xFEC00000 from GSI 0, IRQ 0 on
-    /// GSI 2, the SCI on IRQ 9 level/active-high, the PM block at 0x600, reset through 0xCF9, COM1.
+    /// at 0xFEC00000 from GSI 0 with ID 0 (its ID register's power-on value in our model, and the ID QEMU's and
+    /// bhyve's MADT give it: the tables must say what the register reads, or an OS that checks reprograms it or
+    /// complains; xAPIC IDs of IOAPICs and CPUs need not differ), IRQ 0 on GSI 2, the SCI on IRQ 9
+    /// level/active-high, the PM block at 0x600, reset through 0xCF9, COM1.
     /// </summary>
     public static PlatformDescription Standard(int cpus, bool hpet = false)
     {
@@ -71,7 +73,7 @@ public sealed record PlatformDescription
         return new PlatformDescription
         {
             ApicIds = Enumerable.Range(0, cpus).Select(i => (byte)i).ToArray(),
-            IoApic = new IoApicDescription((byte)cpus, 0xFEC0_0000, 0, 32),
+            IoApic = new IoApicDescription(0, 0xFEC0_0000, 0, 32),
             Overrides =
             [
                 new InterruptOverride(0, 2, InterruptPolarity.ActiveHigh, InterruptTrigger.Edge),

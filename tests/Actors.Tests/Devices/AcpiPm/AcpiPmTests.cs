@@ -174,6 +174,16 @@ public class AcpiPmTests
     }
 
     [Fact]
+    public void RegistersSitWhereTheFadtAndDsdtSayTheyAre()
+    {
+        var fadt = Actorvisor.Kernel.Boot.AcpiPmPorts.Piix4;
+        Assert.Equal(fadt.Pm1aEvent, IoBase + Pm1StatusOffset);
+        Assert.Equal(fadt.Pm1aControl, IoBase + Pm1ControlOffset);
+        Assert.Equal(fadt.PmTimer, IoBase + PmTimerOffset);
+        Assert.Equal(Actorvisor.Kernel.Boot.PlatformDescription.Standard(1).S5SleepType, S5SleepType);
+    }
+
+    [Fact]
     public void UnimplementedOffsetsReadZeroAndIgnoreWrites()
     {
         Assert.Equal(0u, _pm.Read(0x06, 2));

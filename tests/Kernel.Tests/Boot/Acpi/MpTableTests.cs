@@ -53,14 +53,14 @@ public sealed class MpTableTests : IDisposable
                     continue;
                 case 1: Assert.Equal("ISA   ", Signature(_mem, p + 2, 6)); break;
                 case 2:
-                    Assert.Equal(3, _mem.ReadByte(p + 1));                 // IOAPIC ID after the CPUs
+                    Assert.Equal(0, _mem.ReadByte(p + 1));                 // IOAPIC ID 0, as the MADT says
                     Assert.Equal(1, _mem.ReadByte(p + 3));                 // enabled
                     Assert.Equal(0xFEC00000u, _mem.ReadUInt32(p + 4));
                     break;
                 case 3:
                     Assert.Equal(0, _mem.ReadByte(p + 1));                 // INT
                     Assert.Equal(0, _mem.ReadByte(p + 4));                 // source bus: ISA
-                    Assert.Equal(3, _mem.ReadByte(p + 6));                 // destination IOAPIC
+                    Assert.Equal(0, _mem.ReadByte(p + 6));                 // destination IOAPIC
                     ioInts.Add(_mem.ReadByte(p + 5), (_mem.ReadByte(p + 7), _mem.ReadUInt16(p + 2)));
                     break;
                 case 4:
