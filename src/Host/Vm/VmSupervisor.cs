@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Actorvisor.Actors.Cpu;
+using Actorvisor.Actors.Devices.AcpiPm;
 using Actorvisor.Actors.Devices.DebugExit;
 using Actorvisor.Actors.Cpu.Lapic;
 using Actorvisor.Actors.Devices.IoApic;
@@ -141,7 +142,10 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private void Build()
     {
         _memory = new GuestMemory(_config.MemorySize);
-        var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath, _config.Cmdline, _config.Modules, _config.InitrdPath);
+        // What firmware leaves in the BIOS area for any kernel: ACPI tables (Linux finds the IOAPIC, the CPUs,
+        // the PM timer and S5 there) and an MP table; a Linux kernel is also told where the RSDP is.
+        var firmware = FirmwareTables.Write(_memory, PlatformDescription.Standard(VcpuCount));
+        var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath, _config.Cmdline, _config.Modules, _config.InitrdPath, firmware.Rsdp);
 
         // The interrupt fabric: LAPICs on the APIC bus, the IOAPIC, the 8259 pair (its INTR on the BSP's LINT0),
         // and the ISA router that drives PIC and IOAPIC pins together.
@@ -179,13 +183,15 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         var rtc = Spawn(RtcActor.Props(isaIrq, _timers, below4G, _memory.RamSize - below4G, VcpuCount), "rtc");
         var i8042 = Spawn(I8042Actor.Props(isaIrq), "i8042");
         var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
+        var pm = Spawn(AcpiPmActor.Props(isaIrq, _timers), "acpi-pm");
         bus = bus
             .AddPio(PitRegisters.IoBase, PitRegisters.IoSize, pit)
             .AddPio(PitRegisters.PortB, 1, pit)
             .AddPio(RtcRegisters.IoBase, RtcRegisters.IoSize, rtc)
             .AddPio(I8042Registers.DataPort, 1, i8042)
             .AddPio(I8042Registers.CommandPort, 1, i8042)
-            .AddPio(ResetControl.Port, 1, resetControl);
+            .AddPio(ResetControl.Port, 1, resetControl)
+            .AddPio(AcpiPmRegisters.IoBase, AcpiPmRegisters.IoSize, pm);
         bus = FirmwareAndTestDevices.Attach(bus, _config, _memory, VcpuCount, isaIrq, Self, Spawn);
 
         for (var id = 0; id < VcpuCount; id++)
