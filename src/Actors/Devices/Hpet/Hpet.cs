@@ -368,6 +368,47 @@ public sealed class Hpet
     /// <summary>The timer service's callback: delivers what has come due.</summary>
     public void OnTimer() => Sync();
 
+    // ---- snapshots ----
+
+    /// <summary>The registers now (after delivering what is due, so the saved counter and status agree).</summary>
+    public HpetState Save()
+    {
+        Sync();
+        return new HpetState(_config, _status, CounterAt(_now),
+            _timers.Select(t => new HpetTimerState(t.Config, t.Comparator, t.Period, t.FsbRoute, t.Evaluated, t.PendingEdges)).ToArray(),
+            _lines.Where(l => l.Value).Select(l => l.Key).Order().ToArray());
+    }
+
+    /// <summary>
+    /// An HPET in <paramref name="state"/>, its counter resuming from the saved value at the clock's present time.
+    /// The lines it had raised are recorded as raised, not sent again: the interrupt controllers restore their
+    /// own pin levels.
+    /// </summary>
+    public static Hpet Restore(HpetState state, TimeProvider clock, IHpetInterruptSink? sink = null, TimeSpan? minimumInterruptInterval = null)
+    {
+        var hpet = new Hpet(clock, sink, minimumInterruptInterval)
+        {
+            _config = state.Configuration & ConfigurationWritable,
+            _status = state.InterruptStatus & InterruptStatusImplemented,
+            _counterBase = state.Counter,
+        };
+        for (var i = 0; i < TimerCount && i < state.Timers.Length; i++)
+        {
+            var s = state.Timers[i];
+            hpet._timers[i] = new HpetTimer
+            {
+                Config = TimerCapabilities | (s.Config & TimerConfigWritable),
+                Comparator = s.Comparator,
+                Period = s.Period,
+                FsbRoute = s.FsbRoute,
+                Evaluated = s.Evaluated,
+                PendingEdges = s.PendingEdges,
+            };
+        }
+        foreach (var gsi in state.RaisedLines) hpet._lines[gsi] = true;
+        return hpet;
+    }
+
     /// <summary>Back to power-on state (a VM reset): halted counter at 0, timers unconfigured, lines low.</summary>
     public void Reset()
     {

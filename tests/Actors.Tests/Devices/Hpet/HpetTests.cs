@@ -248,6 +248,9 @@ public class HpetTests
         Assert.Equal(["pulse 21 @4294967312"], _sink.Events);                // 0x1_0000_0010: low half equal after the wrap
         // One-shot 32-bit matches again each time the low half comes round (2^32 ticks, ~429 s).
         Assert.Equal(_hpet.TimestampOfCounter(0x2_0000_0010), _hpet.NextDeadline());
+        // A comparator written equal to the present low half has just been passed: next equality is a wrap away.
+        W32(TimerComparator(3), 0x20);
+        Assert.Equal(_hpet.TimestampOfCounter(0x2_0000_0020), _hpet.NextDeadline());
     }
 
     [Fact]
@@ -461,6 +464,38 @@ public class HpetTests
         Assert.Equal(0UL, R64(InterruptStatus));
     }
 
+    // ---- snapshots ----
+
+    private static string Json(HpetState s) => System.Text.Json.JsonSerializer.Serialize(s);
+
+    [Fact]
+    public void FreshHpetSavesPowerOnState() => Assert.Equal(Json(HpetState.PowerOn), Json(_hpet.Save()));
+
+    [Fact]
+    public void SaveRestoreKeepsRegistersAndTheCounterResumesFromTheSavedValue()
+    {
+        ConfigureTimer(2, LevelTriggered | InterruptEnable | Route(20));
+        W64(TimerComparator(2), 10);
+        ConfigureTimer(5, InterruptEnable | Periodic | ValueSet | Mode32 | Route(23));
+        W32(TimerComparator(5), 100);
+        W32(TimerComparator(5), 100);
+        W64(TimerFsbRoute(6), 0xFEE0_0000_0000_0051);
+        W32(Configuration, (uint)(Enable | LegacyRoute));
+        RunTo(250);
+        var saved = _hpet.Save();
+        Assert.Equal([20], saved.RaisedLines);
+        _clock.Advance(TimeSpan.FromSeconds(10));                             // time passes while the VM is saved
+        var sink = new RecordingHpetSink(() => 0);
+        var restored = Actorvisor.Actors.Devices.Hpet.Hpet.Restore(saved, _clock, sink, TimeSpan.Zero);
+        Assert.Equal(Json(saved), Json(restored.Save()));
+        Assert.Equal(250UL, restored.Counter);
+        Assert.Empty(sink.Events);                                            // raised lines are not sent again
+        Assert.Equal(_hpet.Read(Capabilities, 8), restored.Read(Capabilities, 8));
+        Assert.Equal(restored.TimestampOfCounter(300), restored.NextDeadline()); // timer 5's next period
+        restored.Write(InterruptStatus, 4, 1u << 2);
+        Assert.Equal(["low 20 @0"], sink.Events);
+    }
+
     [Fact]
     public void ResetReturnsToPowerOnAndDropsLines()
     {
@@ -476,6 +511,9 @@ public class HpetTests
         Assert.Equal(0x8030u, R32(TimerConfig(2)));
         Assert.Equal(ulong.MaxValue, R64(TimerComparator(2)));
         Assert.Null(_hpet.NextDeadline());
+        Assert.Equal(Json(HpetState.PowerOn), Json(_hpet.Save()));
+        _hpet.Reset();                                                        // idempotent
+        Assert.Equal(Json(HpetState.PowerOn), Json(_hpet.Save()));
     }
 }
 
