@@ -2,6 +2,7 @@ using Akka.Actor;
 using Actorvisor.Actors.Cpu;
 using Actorvisor.Actors.Devices.AcpiPm;
 using Actorvisor.Actors.Devices.DebugExit;
+using Actorvisor.Actors.Devices.Hpet;
 using Actorvisor.Actors.Cpu.Lapic;
 using Actorvisor.Actors.Devices.IoApic;
 using Actorvisor.Actors.Devices.IsaIrq;
@@ -144,7 +145,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         _memory = new GuestMemory(_config.MemorySize);
         // What firmware leaves in the BIOS area for any kernel: ACPI tables (Linux finds the IOAPIC, the CPUs,
         // the PM timer and S5 there) and an MP table; a Linux kernel is also told where the RSDP is.
-        var firmware = FirmwareTables.Write(_memory, PlatformDescription.Standard(VcpuCount));
+        var platform = PlatformDescription.Standard(VcpuCount, hpet: true) with { HpetBlockId = unchecked((uint)HpetRegisters.CapabilitiesValue) };
+        var firmware = FirmwareTables.Write(_memory, platform);
         var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath, _config.Cmdline, _config.Modules, _config.InitrdPath, firmware.Rsdp);
 
         // The interrupt fabric: LAPICs on the APIC bus, the IOAPIC, the 8259 pair (its INTR on the BSP's LINT0),
@@ -184,6 +186,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         var i8042 = Spawn(I8042Actor.Props(isaIrq), "i8042");
         var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
         var pm = Spawn(AcpiPmActor.Props(isaIrq, _timers), "acpi-pm");
+        var hpet = Spawn(HpetActor.Props(isaIrq, _timers), "hpet");
         bus = bus
             .AddPio(PitRegisters.IoBase, PitRegisters.IoSize, pit)
             .AddPio(PitRegisters.PortB, 1, pit)
@@ -191,7 +194,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             .AddPio(I8042Registers.DataPort, 1, i8042)
             .AddPio(I8042Registers.CommandPort, 1, i8042)
             .AddPio(ResetControl.Port, 1, resetControl)
-            .AddPio(AcpiPmRegisters.IoBase, AcpiPmRegisters.IoSize, pm);
+            .AddPio(AcpiPmRegisters.IoBase, AcpiPmRegisters.IoSize, pm)
+            .AddMmio(HpetRegisters.DefaultBase, HpetRegisters.WindowSize, hpet);
         bus = FirmwareAndTestDevices.Attach(bus, _config, _memory, VcpuCount, isaIrq, Self, Spawn);
 
         for (var id = 0; id < VcpuCount; id++)
