@@ -40,6 +40,9 @@ public sealed class LinuxBootFixture
         poweroff -f
         """;
 
+    /// <summary>The console as it is written, for a look while the test runs or after it failed.</summary>
+    public static readonly string ConsoleLog = Path.Combine(Path.GetTempPath(), "actorvisor-boot-test.log");
+
     /// <summary>Why the boot did not run (no cached guest), or null.</summary>
     public string? SkipReason { get; }
     public string Console { get; } = "";
@@ -64,7 +67,8 @@ public sealed class LinuxBootFixture
             using var guestSide = new AnonymousPipeClientStream(PipeDirection.In, input.ClientSafePipeHandle);
             var clock = Stopwatch.StartNew();
             TimeSpan? marker = null;
-            var console = new WatchingStream(text =>
+            using var log = new FileStream(ConsoleLog, FileMode.Create, FileAccess.Write, FileShare.Read);
+            var console = new WatchingStream(log, text =>
             {
                 if (marker is null && text.Contains(Marker)) marker = clock.Elapsed;
                 if (text.EndsWith(Prompt + "\r\n", StringComparison.Ordinal) || text.EndsWith(Prompt + "\n", StringComparison.Ordinal))
@@ -92,7 +96,7 @@ public sealed class LinuxBootFixture
     }
 
     /// <summary>A console sink that keeps the text and shows it, as it grows, to a callback (on the UART actor's thread).</summary>
-    private sealed class WatchingStream(Action<string> onText) : Stream
+    private sealed class WatchingStream(Stream copy, Action<string> onText) : Stream
     {
         private readonly StringBuilder _text = new();
         private readonly object _lock = new();
@@ -109,6 +113,8 @@ public sealed class LinuxBootFixture
             string text;
             lock (_lock)
             {
+                copy.Write(buffer);
+                copy.Flush();
                 _text.Append(Encoding.Latin1.GetString(buffer));
                 text = _text.ToString(Math.Max(0, _text.Length - 256), Math.Min(256, _text.Length));
             }
