@@ -1,3 +1,5 @@
+using Actorvisor.Kernel.Cpu;
+
 namespace Actorvisor.Host.Vm;
 
 /// <summary>What one VM is made of.</summary>
@@ -14,6 +16,8 @@ public sealed record VmConfig(string Name, ulong MemorySize, string KernelPath, 
     public IReadOnlyList<(string Path, string? Text)> Modules { get; init; } = [];
     /// <summary>Optional devices (<c>--device</c>); fw_cfg and COM1 are always there.</summary>
     public IReadOnlyList<DeviceSpec> Devices { get; init; } = [];
+    /// <summary>vCPUs and their sockets/cores/threads (<c>-c</c>, bhyve's syntax: <see cref="CpuTopology.Parse"/>).</summary>
+    public CpuTopology Topology { get; init; } = CpuTopology.Single;
 
     public const ulong DefaultMemorySize = 256UL << 20;
     public const string DefaultName = "guest";
