@@ -137,6 +137,23 @@ public sealed record CpuTopology
         }
     }
 
+    /// <summary><see cref="Parse"/> without the exception: the reason goes to <paramref name="error"/>.</summary>
+    public static bool TryParse(string text, out CpuTopology? topology, out string? error)
+    {
+        try
+        {
+            topology = Parse(text);
+            error = null;
+            return true;
+        }
+        catch (FormatException e)
+        {
+            topology = null;
+            error = e.Message;
+            return false;
+        }
+    }
+
     /// <summary>In bhyve's syntax; <see cref="Parse"/> reads it back to an equal topology.</summary>
     public override string ToString() =>
         Cpus == MaxCpus
