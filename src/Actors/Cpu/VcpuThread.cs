@@ -108,6 +108,8 @@ internal sealed class VcpuThread
                 _wake.Wait();
                 return;
             }
+            // Started by a SIPI (or otherwise no longer halted) since the halt was reported: it runs again.
+            if (!_cpu.Halted) ReportWoke();
             exit = _cpu.Run();
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -124,11 +126,7 @@ internal sealed class VcpuThread
             Fail($"{e.GetType().Name}: {e.Message} at {_cpu}\n{e.StackTrace}");
             return;
         }
-        if (!_cpu.Halted && _haltReported)
-        {
-            _haltReported = false;
-            _reportTo.Tell(new VcpuProtocol.Woke(_cpu.Id), _self);
-        }
+        if (!_cpu.Halted) ReportWoke();
         switch (exit)
         {
             case CpuExitReason.Halted:
@@ -148,6 +146,13 @@ internal sealed class VcpuThread
         if (_haltReported) return;
         _haltReported = true;
         _reportTo.Tell(new VcpuProtocol.HaltedForGood(_cpu.Id, _cpu.Rip), _self);
+    }
+
+    private void ReportWoke()
+    {
+        if (!_haltReported) return;
+        _haltReported = false;
+        _reportTo.Tell(new VcpuProtocol.Woke(_cpu.Id), _self);
     }
 
     private void Fail(string error)
