@@ -78,7 +78,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             _haltedForGood.Add(m.VcpuId);
             if (_haltedForGood.Count == VcpuCount) Finish(VmExitCode.Halted, null);
         });
-        Receive<VcpuProtocol.Woke>(m => _haltedForGood.Remove(m.VcpuId));
+        Receive<VcpuProtocol.Woke>(m => { _haltedForGood.Remove(m.VcpuId); }); // a block: a bool result would mean "unhandled"
         Receive<VcpuProtocol.ShutDown>(m => Finish(VmExitCode.TripleFault, $"vcpu {m.VcpuId}: triple fault ({m.Reason})"));
         Receive<VcpuProtocol.Failed>(m => Finish(VmExitCode.Error, $"vcpu {m.VcpuId}: {m.Error}"));
         Receive<VcpuProtocol.Started>(_ => { });
