@@ -177,4 +177,37 @@ public class SmpBootTests : IDisposable
         var expected = Enumerable.Range(1, topology.Cpus - 1).Select(topology.ApicIdOf).Order();
         Assert.Equal(expected, ids.Order());
     }
+
+    [Fact]
+    public void ApsNeverStartedDoNotKeepTheVmRunningAfterTheBspHalts()
+    {
+        // The BSP halts with interrupts off at once; the three APs sit in wait-for-SIPI: the VM has halted.
+        var path = GuestImages.WriteTemp(MultibootKernels.Elf(0x100000, g =>
+        {
+            g.Print("bsp only\n");
+            g.A.cli();
+            g.A.hlt();
+        }), ".elf");
+        _files.Add(path);
+        var console = new MemoryStream();
+        var run = Task.Run(() => VmRunner.Run(new VmConfig("smp-idle", 32 << 20, path, console) { Topology = CpuTopology.Parse("4") }));
+        Assert.True(run.Wait(TimeSpan.FromSeconds(60)), "the VM did not end: the waiting APs kept it alive");
+        Assert.Equal(VmExitCode.Halted, run.Result.Code);
+        Assert.Equal("bsp only\n", Encoding.ASCII.GetString(console.ToArray()));
+    }
+
+    [Fact]
+    public void FirmwareSeesTheTopologysCpuCount()
+    {
+        var path = GuestImages.WriteTemp(MultibootKernels.Elf(0x100000, g => MultibootKernels.ReportFwCfg(g, Passed)), ".elf");
+        _files.Add(path);
+        var console = new MemoryStream();
+        var outcome = VmRunner.Run(new VmConfig("smp-fwcfg", 32 << 20, path, console)
+        {
+            Topology = CpuTopology.Parse("sockets=1,cores=3"),
+            Devices = [new DeviceSpec.IsaDebugExit(0xF4, 4)],
+        });
+        Assert.Equal((Passed << 1) | 1, outcome.ExitStatus);
+        Assert.Contains("cpus=00000003\n", Encoding.ASCII.GetString(console.ToArray())); // fw_cfg FW_CFG_NB_CPUS
+    }
 }
