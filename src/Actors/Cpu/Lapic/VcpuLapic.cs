@@ -39,6 +39,8 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
     /// <summary>How this LAPIC is addressed (for the APIC bus); any thread.</summary>
     public ApicAddress Address => _address;
     public long ExtIntAcknowledges { get; private set; }
+    /// <summary>ExtINTs the 8259 had already withdrawn when the INTA reached it (see InterruptAcknowledge.NoRequest).</summary>
+    public long WithdrawnExtInts { get; private set; }
     /// <summary>INITs applied to the CPU.</summary>
     public long Inits { get; private set; }
     /// <summary>STARTUP IPIs that started the CPU, and those ignored because it was not waiting for one.</summary>
@@ -188,6 +190,14 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
         ExtIntAcknowledges++;
         var r = _platform!.ReplyTarget.Request(_pic!, InterruptAcknowledge.Instance, _platform.ReadTimeout, _platform.Cancel,
             () => $"vcpu {VcpuId}: 8259 interrupt acknowledge");
+        if ((r & InterruptAcknowledge.NoRequest) != 0)
+        {
+            // INTR had dropped before the INTA (its LocalInterrupt is still in flight): nothing to take.
+            WithdrawnExtInts++;
+            _lint0 = false;
+            Model.SetLint0Level(false);
+            return -1;
+        }
         var still = (r & InterruptAcknowledge.IntrStillAsserted) != 0;
         _lint0 = still;
         Model.SetLint0Level(still);
