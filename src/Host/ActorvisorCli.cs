@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.RegularExpressions;
 using Actorvisor.Host.Guest;
 using Actorvisor.Host.Vm;
+using Actorvisor.Kernel.Cpu;
 
 namespace Actorvisor.Host;
 
@@ -33,6 +34,18 @@ public static partial class ActorvisorCli
             if (v is not "stdio" && !(v?.StartsWith("file:", StringComparison.Ordinal) == true && v.Length > 5))
                 r.AddError($"--serial '{v}': expected 'stdio' or 'file:PATH'");
         });
+        var cpus = new Option<CpuTopology>("--cpus", "-c")
+        {
+            Description = "vCPUs and their topology, as bhyve: [[cpus=]n][,sockets=n][,cores=n][,threads=n][,maxcpus=n]",
+            DefaultValueFactory = _ => CpuTopology.Single,
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+                if (CpuTopology.TryParse(text, out var t, out var error)) return t!;
+                r.AddError(error!);
+                return CpuTopology.Single;
+            },
+        };
         var stats = new Option<bool>("--stats")
         {
             Description = "At the end, print to stderr the guest instructions executed, the wall time and the peak RSS",
@@ -86,7 +99,7 @@ public static partial class ActorvisorCli
         });
 
         var run = new Command("run", "Boot a guest and run it until it halts, shuts down, fails or exits through isa-debug-exit")
-            { kernel, initrd, memory, name, cmdline, module, device, serial, noReboot, stats };
+            { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats };
         run.SetAction(parse =>
         {
             var kernelPath = parse.GetValue(kernel);
@@ -114,6 +127,7 @@ public static partial class ActorvisorCli
                 Modules = (parse.GetValue(module) ?? []).Select(ParseModule).ToArray(),
                 Devices = (parse.GetValue(device) ?? []).Select(d => DeviceSpec.TryParse(d, out _)!).ToArray(),
                 NoReboot = parse.GetValue(noReboot),
+                Topology = parse.GetValue(cpus)!,
                 Input = serialFile is null ? stdin : null,
             };
             using var raw = config.Input is { IsTerminal: true } ? TerminalRawMode.EnterOnStdin() : null;

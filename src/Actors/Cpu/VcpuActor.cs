@@ -15,10 +15,11 @@ namespace Actorvisor.Actors.Cpu;
 /// makes one pending sends the vCPU <see cref="VcpuProtocol.Kick"/>.</param>
 /// <param name="Lapic">This vCPU's LAPIC: it becomes the interrupt source and serves its register page on the
 /// run thread; overrides <paramref name="Interrupts"/>.</param>
+/// <param name="Model">The CPU model (with the VM's topology); <see cref="CpuModel.Default"/> when null.</param>
 public sealed record VcpuOptions(
     int Id, GuestMemory Memory, IoBus<IActorRef> Bus, Action<SoftwareCpu>? Boot = null,
     TimeSpan? ReadTimeout = null, IActorRef? ReportTo = null, IInterruptSource? Interrupts = null,
-    Lapic.VcpuLapic? Lapic = null, VcpuTotals? Totals = null)
+    Lapic.VcpuLapic? Lapic = null, CpuModel? Model = null, VcpuTotals? Totals = null)
 {
     public static readonly TimeSpan DefaultReadTimeout = TimeSpan.FromSeconds(5);
 }
@@ -43,12 +44,12 @@ public sealed class VcpuActor : ReceiveActor
     public VcpuActor(VcpuOptions o)
     {
         _platform = new ActorBusPlatform(Context.System, o.Bus, Self, o.ReadTimeout ?? VcpuOptions.DefaultReadTimeout);
-        var cpu = new SoftwareCpu(o.Id, o.Memory, _platform);
+        var cpu = new SoftwareCpu(o.Id, o.Memory, _platform, o.Model);
         _cpu = cpu;
         _totals = o.Totals;
         if (o.Interrupts is not null) cpu.Interrupts = o.Interrupts;
         o.Boot?.Invoke(cpu);
-        _thread = new VcpuThread(cpu, _platform, Self, o.ReportTo ?? Context.Parent, o.Lapic is { } l ? l.Service : null);
+        _thread = new VcpuThread(cpu, _platform, Self, o.ReportTo ?? Context.Parent, o.Lapic is { } l ? l.ServiceBetweenRuns : null);
         _lapic = o.Lapic;
         if (o.Lapic is not null)
         {

@@ -64,8 +64,13 @@ public static class VcpuProtocol
 
     // ---- reports to the parent (the VM supervisor) ----
 
-    /// <summary>HLT with interrupts disabled: only an NMI, INIT or reset could wake it (bhyve: "halted").</summary>
+    /// <summary>
+    /// HLT with interrupts disabled, or wait-for-SIPI (an AP not started yet, or after INIT): only an NMI, INIT,
+    /// SIPI or reset could wake it (bhyve: "halted"). <see cref="Woke"/> follows if it runs again.
+    /// </summary>
     public sealed record HaltedForGood(int VcpuId, ulong Rip);
+    /// <summary>A vCPU that reported <see cref="HaltedForGood"/> runs again (an NMI, or a SIPI after wait-for-SIPI).</summary>
+    public sealed record Woke(int VcpuId);
     /// <summary>The CPU shut down on a triple fault.</summary>
     public sealed record ShutDown(int VcpuId, string Reason);
     /// <summary>A host-side error stopped the vCPU: a device that did not answer, a bug. The vCPU stays stopped.</summary>
@@ -75,7 +80,8 @@ public static class VcpuProtocol
 /// <summary>A copy of a vCPU's main registers, taken between runs.</summary>
 public sealed record CpuRegisters(
     ulong[] Gprs, ulong Rip, ulong Rflags, ushort Cs, ushort Ss, int Bitness, int Cpl,
-    ulong Cr0, ulong Cr2, ulong Cr3, ulong Cr4, ulong Efer, long InstructionCount, bool Halted)
+    ulong Cr0, ulong Cr2, ulong Cr3, ulong Cr4, ulong Efer, long InstructionCount, bool Halted,
+    bool WaitingForSipi = false)
 {
     public ulong Rax => Gprs[0];
 }

@@ -101,6 +101,15 @@ internal sealed class VcpuThread
         try
         {
             _service?.Invoke();
+            if (_cpu.WaitingForSipi)
+            {
+                // Wait-for-SIPI runs nothing; like HLT with interrupts off, only another CPU can end it.
+                ReportHaltedForGood();
+                _wake.Wait();
+                return;
+            }
+            // Started by a SIPI (or otherwise no longer halted) since the halt was reported: it runs again.
+            if (!_cpu.Halted) ReportWoke();
             exit = _cpu.Run();
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -117,15 +126,11 @@ internal sealed class VcpuThread
             Fail($"{e.GetType().Name}: {e.Message} at {_cpu}\n{e.StackTrace}");
             return;
         }
-        if (!_cpu.Halted) _haltReported = false;
+        if (!_cpu.Halted) ReportWoke();
         switch (exit)
         {
             case CpuExitReason.Halted:
-                if (!_cpu.IF && !_haltReported)
-                {
-                    _haltReported = true;
-                    _reportTo.Tell(new VcpuProtocol.HaltedForGood(_cpu.Id, _cpu.Rip), _self);
-                }
+                if (!_cpu.IF) ReportHaltedForGood();
                 // Wait for an interrupt, an NMI or a command; Run takes the event and resumes.
                 _wake.Wait();
                 break;
@@ -134,6 +139,20 @@ internal sealed class VcpuThread
                 _reportTo.Tell(new VcpuProtocol.ShutDown(_cpu.Id, _cpu.ShutdownReason ?? "triple fault"), _self);
                 break;
         }
+    }
+
+    private void ReportHaltedForGood()
+    {
+        if (_haltReported) return;
+        _haltReported = true;
+        _reportTo.Tell(new VcpuProtocol.HaltedForGood(_cpu.Id, _cpu.Rip), _self);
+    }
+
+    private void ReportWoke()
+    {
+        if (!_haltReported) return;
+        _haltReported = false;
+        _reportTo.Tell(new VcpuProtocol.Woke(_cpu.Id), _self);
     }
 
     private void Fail(string error)
@@ -190,5 +209,6 @@ internal sealed class VcpuThread
 
     private CpuRegisters Snapshot() => new(
         (ulong[])_cpu.Gprs.Clone(), _cpu.Rip, _cpu.GetFlags(), _cpu.Segs[Seg.CS].Selector, _cpu.Segs[Seg.SS].Selector,
-        _cpu.Bitness, _cpu.Cpl, _cpu.Cr0, _cpu.Cr2, _cpu.Cr3, _cpu.Cr4, _cpu.EferValue, _cpu.InstructionCount, _cpu.Halted);
+        _cpu.Bitness, _cpu.Cpl, _cpu.Cr0, _cpu.Cr2, _cpu.Cr3, _cpu.Cr4, _cpu.EferValue, _cpu.InstructionCount, _cpu.Halted,
+        _cpu.WaitingForSipi);
 }

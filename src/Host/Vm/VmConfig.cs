@@ -1,3 +1,5 @@
+using Actorvisor.Kernel.Cpu;
+
 namespace Actorvisor.Host.Vm;
 
 /// <summary>What one VM is made of.</summary>
@@ -20,6 +22,8 @@ public sealed record VmConfig(string Name, ulong MemorySize, string KernelPath, 
     public bool NoReboot { get; init; }
     /// <summary>Where COM1's input comes from (null: none). Read by <see cref="VmRunner"/>, byte for byte, until it ends.</summary>
     public ConsoleInput? Input { get; init; }
+    /// <summary>vCPUs and their sockets/cores/threads (<c>-c</c>, bhyve's syntax: <see cref="CpuTopology.Parse"/>).</summary>
+    public CpuTopology Topology { get; init; } = CpuTopology.Single;
 
     public const ulong DefaultMemorySize = 256UL << 20;
     public const string DefaultName = "guest";

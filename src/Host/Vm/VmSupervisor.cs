@@ -40,11 +40,11 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     /// <summary>COM1: ports 0x3F8-0x3FF, IRQ 4.</summary>
     public const ushort Com1Port = 0x3F8;
     public const int Com1Gsi = 4;
-    public const int VcpuCount = 1;
     /// <summary>How long children get to drain their mailboxes at the end before they are stopped outright.</summary>
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
 
     private readonly VmConfig _config;
+    private int VcpuCount => _config.Topology.Cpus;
     private readonly IActorRef _reportTo;
     private readonly VcpuTotals? _totals;
     private readonly HashSet<int> _haltedForGood = new();
@@ -85,6 +85,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             _haltedForGood.Add(m.VcpuId);
             if (_haltedForGood.Count == VcpuCount) Finish(VmExitCode.Halted, null);
         });
+        Receive<VcpuProtocol.Woke>(m => { _haltedForGood.Remove(m.VcpuId); }); // a block: a bool result would mean "unhandled"
         Receive<VcpuProtocol.ShutDown>(m => Finish(VmExitCode.TripleFault, $"vcpu {m.VcpuId}: triple fault ({m.Reason})"));
         Receive<VcpuProtocol.Failed>(m => Finish(VmExitCode.Error, $"vcpu {m.VcpuId}: {m.Error}"));
         Receive<VcpuProtocol.Started>(_ => { });
@@ -145,7 +146,11 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         _memory = new GuestMemory(_config.MemorySize);
         // What firmware leaves in the BIOS area for any kernel: ACPI tables (Linux finds the IOAPIC, the CPUs,
         // the PM timer and S5 there) and an MP table; a Linux kernel is also told where the RSDP is.
-        var platform = PlatformDescription.Standard(VcpuCount, hpet: true) with { HpetBlockId = unchecked((uint)HpetRegisters.CapabilitiesValue) };
+        var platform = PlatformDescription.Standard(VcpuCount, hpet: true) with
+        {
+            ApicIds = Enumerable.Range(0, VcpuCount).Select(i => (byte)_config.Topology.ApicIdOf(i)).ToArray(),
+            HpetBlockId = unchecked((uint)HpetRegisters.CapabilitiesValue),
+        };
         var firmware = FirmwareTables.Write(_memory, platform);
         var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath, _config.Cmdline, _config.Modules, _config.InitrdPath, firmware.Rsdp);
 
@@ -153,11 +158,13 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         // and the ISA router that drives PIC and IOAPIC pins together.
         var apicBus = Spawn(ApicBusActor.Props(), "apic-bus");
         var ioapic = Spawn(IoApicActor.Props(apicBus), "ioapic");
+        var cpuModel = CpuModel.Default with { Topology = _config.Topology };
         var lapics = new VcpuLapic[VcpuCount];
         var lapicActors = new IActorRef[VcpuCount];
         for (var id = 0; id < VcpuCount; id++)
         {
-            lapics[id] = new VcpuLapic(id, TimeProvider.System, CpuModel.Default.BusHz, apicBus, ioapic, pic: null);
+            lapics[id] = new VcpuLapic(id, TimeProvider.System, cpuModel.BusHz, apicBus, ioapic, pic: null,
+                (byte)_config.Topology.ApicIdOf(id));
             lapicActors[id] = Spawn(LapicActor.Props(lapics[id]), $"lapic-{id}");
             apicBus.Tell(new ApicBusActor.Attach(lapics[id], lapicActors[id]));
         }
@@ -200,8 +207,9 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
 
         for (var id = 0; id < VcpuCount; id++)
         {
-            var options = new VcpuOptions(id, _memory, bus, Boot: id == 0 ? kernel.Enter : null,
-                ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id], Totals: _totals);
+            // The BSP enters the kernel; the APs wait for INIT-SIPI-SIPI in their power-on state.
+            var options = new VcpuOptions(id, _memory, bus, Boot: id == 0 ? kernel.Enter : cpu => cpu.EnterWaitForSipi(),
+                ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id], Model: cpuModel, Totals: _totals);
             Spawn(VcpuActor.Props(options), $"cpu-{id}").Tell(VcpuProtocol.Start.Instance);
         }
     }

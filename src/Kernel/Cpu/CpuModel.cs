@@ -6,8 +6,8 @@ namespace Actorvisor.Kernel.Cpu;
 /// (CR4 bits, LAHF in 64-bit mode, RDTSCP, 1 GiB pages, NX) consult the same flags, so the guest is told
 /// exactly what is implemented. To advertise a feature, change its bit below in one place.
 ///
-/// The model is an Intel family-6 part with one thread per package (each vCPU is its own package, so the
-/// topology leaves need no knowledge of the VM's size) and a constant, invariant TSC whose frequency is
+/// The model is an Intel family-6 part whose package/core/thread layout is the VM's <see cref="Topology"/>
+/// (CPUID leaves 1, 4 and 0xB and the APIC IDs follow it) and a constant, invariant TSC whose frequency is
 /// stated in CPUID 0x15/0x16 so a guest never has to calibrate it against the PIT or HPET.
 /// </summary>
 public sealed record CpuModel
@@ -27,6 +27,8 @@ public sealed record CpuModel
     public ulong TscHz { get; init; } = 1_000_000_000;
     /// <summary>LAPIC bus/timer frequency before division; reported as the crystal clock in CPUID 0x15.</summary>
     public ulong BusHz { get; init; } = 100_000_000;
+    /// <summary>The VM's sockets, cores and threads: one model is shared by all vCPUs of a VM.</summary>
+    public CpuTopology Topology { get; init; } = CpuTopology.Single;
 
     /// <summary>CPUID.1:EDX (SDM Vol. 2A, Table 3-11). x86-64 Linux requires FPU..SSE2.</summary>
     public uint Leaf1Edx { get; init; } =

@@ -40,11 +40,17 @@ public static class InterruptProtocol
     /// <summary>
     /// The INTA cycle a vCPU runs on the 8259 pair when it takes an ExtINT; the vCPU waits for the answer like
     /// a port read. Answered with <c>AccessResult</c>: the vector in bits 7:0, <see cref="IntrStillAsserted"/>
-    /// set when INTR is still high afterwards.
+    /// set when INTR is still high afterwards; or <see cref="NoRequest"/> alone when INTR was already low.
     /// </summary>
     public sealed record InterruptAcknowledge
     {
         public static readonly InterruptAcknowledge Instance = new();
         public const ulong IntrStillAsserted = 1 << 8;
+        /// <summary>
+        /// INTR was low when the INTA arrived: the vCPU saw a level the 8259 had already withdrawn (a mask or EOI
+        /// written just before, whose INTR drop is still on its way). A CPU would not have run the INTA cycle at
+        /// all, so no vector is taken (not the spurious IRQ7 that a drop during the cycle gives).
+        /// </summary>
+        public const ulong NoRequest = 1 << 9;
     }
 }

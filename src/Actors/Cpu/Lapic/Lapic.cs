@@ -13,6 +13,10 @@ public interface ILapicOutput
     /// <summary>EOI of a level-triggered vector (TMR set): the IOAPIC clears Remote IRR.</summary>
     void BroadcastEoi(byte vector);
     void Nmi();
+    /// <summary>An INIT message arrived (level assert): the CPU goes to its INIT state and waits for a SIPI.</summary>
+    void Init();
+    /// <summary>A STARTUP IPI arrived with this vector; only a CPU waiting for a SIPI acts on it.</summary>
+    void StartUp(byte vector);
 }
 
 /// <summary>
@@ -44,12 +48,16 @@ public sealed class Lapic : IDisposable
     private ITimer? _hostTimer;
 
     public int VcpuId { get; }
+    /// <summary>The APIC ID the hardware assigns (from the topology); the ID register's value after power-on.</summary>
+    public byte InitialApicId { get; }
     public long IgnoredMessages { get; private set; }
     public long TimerFirings { get; private set; }
 
-    public Lapic(int vcpuId, ILapicOutput output, TimeProvider time, ulong busHz, Action<long> timerFired)
+    /// <param name="apicId">The APIC ID from the VM's topology; the vCPU id when null.</param>
+    public Lapic(int vcpuId, ILapicOutput output, TimeProvider time, ulong busHz, Action<long> timerFired, byte? apicId = null)
     {
         VcpuId = vcpuId;
+        InitialApicId = apicId ?? (byte)vcpuId;
         _out = output;
         _time = time;
         _busHz = busHz;
@@ -62,7 +70,7 @@ public sealed class Lapic : IDisposable
     {
         Array.Clear(_irr); Array.Clear(_isr); Array.Clear(_tmr);
         for (var i = 0; i < LvtCount; i++) _lvt[i] = LvtMasked;
-        _id = (uint)VcpuId << IdShift;
+        _id = (uint)InitialApicId << IdShift;
         _tpr = _ldr = _esr = _esrPending = _icrLow = _icrHigh = 0;
         _dfr = 0xFFFF_FFFF;
         _svr = SvrPowerOn;
@@ -70,6 +78,17 @@ public sealed class Lapic : IDisposable
         _timerInitial = _timerDivide = 0;
         _timerDivisor = 2;
         StopTimer();
+    }
+
+    /// <summary>
+    /// The LAPIC's part of an INIT (SDM Vol. 3A, 11.4.7.3): as power-on, except that the APIC ID register keeps
+    /// what software wrote there.
+    /// </summary>
+    public void InitReset()
+    {
+        var id = _id;
+        Reset();
+        _id = id;
     }
 
     /// <summary>
@@ -182,8 +201,15 @@ public sealed class Lapic : IDisposable
             case DeliveryMode.ExtInt:
                 _extIntLatched = true;
                 return;
+            case DeliveryMode.Init:
+                // INIT and SIPI are for the processor, not the LAPIC; neither needs the LAPIC software-enabled.
+                _out.Init();
+                return;
+            case DeliveryMode.Startup:
+                _out.StartUp(vector);
+                return;
             default:
-                // INIT, SIPI and SMI: AP bring-up and SMM are not modelled yet.
+                // SMI: there is no SMM.
                 IgnoredMessages++;
                 return;
         }

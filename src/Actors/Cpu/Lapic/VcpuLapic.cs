@@ -29,23 +29,36 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
     /// <summary>INTR as last seen on LINT0; used directly when the LAPIC is hardware-disabled.</summary>
     private bool _lint0;
     private volatile ApicAddress _address;
+    /// <summary>An INIT arrived and is applied to the CPU at the next stop of its run loop.</summary>
+    private bool _initPending;
+    /// <summary>The vector of a STARTUP IPI waiting to be applied; -1 if none.</summary>
+    private int _sipiVector = -1;
 
     public Lapic Model { get; }
     public int VcpuId { get; }
     /// <summary>How this LAPIC is addressed (for the APIC bus); any thread.</summary>
     public ApicAddress Address => _address;
     public long ExtIntAcknowledges { get; private set; }
+    /// <summary>ExtINTs the 8259 had already withdrawn when the INTA reached it (see InterruptAcknowledge.NoRequest).</summary>
+    public long WithdrawnExtInts { get; private set; }
+    /// <summary>INITs applied to the CPU.</summary>
+    public long Inits { get; private set; }
+    /// <summary>STARTUP IPIs that started the CPU, and those ignored because it was not waiting for one.</summary>
+    public long StartUps { get; private set; }
+    public long IgnoredStartUps { get; private set; }
 
     /// <param name="apicBus">Where IPIs go (the <see cref="ApicBusActor"/>).</param>
     /// <param name="eoiTarget">Where EOIs of level-triggered vectors go (the IOAPIC).</param>
     /// <param name="pic">The 8259 pair for ExtINT acknowledges (the BSP's LINT0 is wired to it); null if none.</param>
-    public VcpuLapic(int vcpuId, TimeProvider time, ulong busHz, IActorRef apicBus, IActorRef eoiTarget, IActorRef? pic)
+    /// <param name="apicId">The APIC ID the topology gives this vCPU; the vCPU id when null.</param>
+    public VcpuLapic(int vcpuId, TimeProvider time, ulong busHz, IActorRef apicBus, IActorRef eoiTarget, IActorRef? pic,
+        byte? apicId = null)
     {
         VcpuId = vcpuId;
         _apicBus = apicBus;
         _eoiTarget = eoiTarget;
         _pic = pic;
-        Model = new Lapic(vcpuId, this, time, busHz, g => Post(new TimerExpired(g)));
+        Model = new Lapic(vcpuId, this, time, busHz, g => Post(new TimerExpired(g)), apicId);
         _address = Snapshot();
     }
 
@@ -79,6 +92,8 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
         {
             switch (m)
             {
+                case LapicDeliver { Mode: DeliveryMode.Init, Level: false }:
+                    break; // INIT level de-assert: a no-op since the Pentium 4 (SDM Vol. 3A, 11.6.1)
                 case LapicDeliver d:
                     Model.Accept(d.Mode, d.Vector, d.Trigger);
                     break;
@@ -92,6 +107,34 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
                     Model.OnTimerExpired(t.Generation);
                     break;
             }
+        }
+    }
+
+    /// <summary>
+    /// What the run thread does between two runs of the CPU: applies the inbox, then an INIT and a STARTUP that
+    /// arrived (in that order). INIT is applied here, never inside a run, so it cannot reset the CPU under a
+    /// half-executed instruction (a self-INIT through the ICR); receiving it kicks the CPU out of its run loop.
+    /// </summary>
+    public void ServiceBetweenRuns()
+    {
+        Service();
+        if (_cpu is null) return;
+        if (_initPending)
+        {
+            _initPending = false;
+            Inits++;
+            Model.InitReset();
+            _cpu.Init();
+            _lastCr8 = _cpu.Cr8;
+            _lint0 = false;
+            _address = Snapshot();
+        }
+        if (_sipiVector >= 0)
+        {
+            var v = (byte)_sipiVector;
+            _sipiVector = -1;
+            if (_cpu.StartUp(v)) StartUps++;
+            else IgnoredStartUps++;
         }
     }
 
@@ -147,6 +190,14 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
         ExtIntAcknowledges++;
         var r = _platform!.ReplyTarget.Request(_pic!, InterruptAcknowledge.Instance, _platform.ReadTimeout, _platform.Cancel,
             () => $"vcpu {VcpuId}: 8259 interrupt acknowledge");
+        if ((r & InterruptAcknowledge.NoRequest) != 0)
+        {
+            // INTR had dropped before the INTA (its LocalInterrupt is still in flight): nothing to take.
+            WithdrawnExtInts++;
+            _lint0 = false;
+            Model.SetLint0Level(false);
+            return -1;
+        }
         var still = (r & InterruptAcknowledge.IntrStillAsserted) != 0;
         _lint0 = still;
         Model.SetLint0Level(still);
@@ -194,7 +245,27 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
 
     public void SendIpi(LapicDeliver message) => _apicBus.Tell(message, ActorRefs.NoSender);
     public void BroadcastEoi(byte vector) => _eoiTarget.Tell(new EndOfInterrupt(vector), ActorRefs.NoSender);
-    public void Nmi() => _cpu?.RequestNmi();
+    /// <summary>NMIs are not recognised in the wait-for-SIPI state.</summary>
+    public void Nmi()
+    {
+        if (_cpu is { WaitingForSipi: false } cpu) cpu.RequestNmi();
+    }
+
+    public void Init()
+    {
+        _initPending = true;
+        _sipiVector = -1; // a SIPI before this INIT is void
+        _cpu?.Kick();
+    }
+
+    public void StartUp(byte vector)
+    {
+        // A SIPI counts only for a CPU in (or entering) wait-for-SIPI, and only the first (SDM Vol. 3A, 10.4.4.1:
+        // the second SIPI of INIT-SIPI-SIPI is ignored by a processor the first one started).
+        if ((_initPending || _cpu is { WaitingForSipi: true }) && _sipiVector < 0) _sipiVector = vector;
+        else IgnoredStartUps++;
+        _cpu?.Kick();
+    }
 
     public void Dispose() => Model.Dispose();
 }

@@ -31,6 +31,11 @@ public sealed class PicActor : ReceiveActor
         Receive<InterruptProtocol.PulseIrq>(m => _pic.PulseIrq(m.Gsi));
         Receive<InterruptProtocol.InterruptAcknowledge>(_ =>
         {
+            if (!_pic.Intr)
+            {
+                Sender.Tell(new AccessResult(InterruptProtocol.InterruptAcknowledge.NoRequest));
+                return;
+            }
             var vector = _pic.Acknowledge();
             Sender.Tell(new AccessResult(vector | (_pic.Intr ? InterruptProtocol.InterruptAcknowledge.IntrStillAsserted : 0)));
         });

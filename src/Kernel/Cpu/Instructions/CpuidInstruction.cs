@@ -51,7 +51,8 @@ internal static unsafe class CpuidInstruction
     private static (uint, uint, uint, uint) Basic(SoftwareCpu cpu, uint leaf, uint subleaf, uint maxBasic)
     {
         var m = cpu.Model;
-        var apicId = (uint)cpu.Id;
+        var apicId = (uint)cpu.ApicId;
+        var topo = m.Topology;
         switch (leaf)
         {
             case 0:
@@ -61,9 +62,13 @@ internal static unsafe class CpuidInstruction
             }
             case 1:
             {
-                // EBX: CLFLUSH line size in 8-byte units, one logical processor, initial APIC ID.
-                var ebx = (8u << 8) | (1u << 16) | (apicId << 24);
+                // EBX: CLFLUSH line size in 8-byte units, addressable logical processor IDs per package (the
+                // package's APIC-ID field span, a power of two as hardware reports it), initial APIC ID. HTT says
+                // that field is valid: set when a package holds more than one logical processor.
+                var perPackage = topo.ThreadsPerPackage > 1 ? Math.Min(1u << topo.PackageShift, 255u) : 1u;
+                var ebx = (8u << 8) | (perPackage << 16) | (apicId << 24);
                 var edx = m.Leaf1Edx;
+                if (topo.ThreadsPerPackage > 1) edx |= CpuidBits.Htt;
                 // The APIC flag follows IA32_APIC_BASE's global enable (SDM Vol. 3A, 11.4.3).
                 if ((cpu.ApicBase & ApicBaseBits.Enable) == 0) edx &= ~CpuidBits.Apic;
                 return (m.Signature, ebx, m.Leaf1Ecx, edx);
@@ -72,14 +77,14 @@ internal static unsafe class CpuidInstruction
                 // One iteration; descriptor 0xFF: "no cache descriptors here, use leaf 4".
                 return (0x0000_FF01, 0, 0, 0);
             case 4:
-                return CacheLeaf(subleaf);
+                return CacheLeaf(subleaf, topo);
             case 6:
                 return (m.Leaf6Eax, 0, 0, 0);
             case 7:
                 // Sub-leaf 0: max sub-leaf 0; no structured extended features but IA32_ARCH_CAPABILITIES.
                 return subleaf == 0 ? (0u, m.Leaf7Ebx, 0u, m.Leaf7Edx) : (0u, 0u, 0u, 0u);
             case 0xB:
-                return Topology(subleaf, apicId);
+                return Topology(subleaf, apicId, topo);
             case 0x15:
             {
                 // TSC = crystal × EBX / EAX; the crystal is the LAPIC timer clock (Linux reads it so).
@@ -100,10 +105,11 @@ internal static unsafe class CpuidInstruction
     }
 
     /// <summary>
-    /// Leaf 4, deterministic cache parameters: L1d, L1i, L2, L3 as a plausible part; one logical processor
-    /// and one core share each (EAX[25:14] = EAX[31:26] = 0).
+    /// Leaf 4, deterministic cache parameters: L1d, L1i, L2, L3 as a plausible part. EAX[25:14] is the number of
+    /// addressable logical-processor IDs sharing the cache minus one (L1 and L2 per core: the SMT field's span;
+    /// L3 per package: the package's span); EAX[31:26] the addressable core IDs in the package minus one.
     /// </summary>
-    private static (uint, uint, uint, uint) CacheLeaf(uint subleaf)
+    private static (uint, uint, uint, uint) CacheLeaf(uint subleaf, CpuTopology topo)
     {
         (uint Type, uint Level, uint Ways, uint Sets)? c = subleaf switch
         {
@@ -115,16 +121,23 @@ internal static unsafe class CpuidInstruction
         };
         if (c is not { } x) return (0, 0, 0, 0);
         const uint line = 64;
-        var eax = x.Type | (x.Level << 5) | (1u << 8); // self-initialising
+        var sharingBits = x.Level == 3 ? topo.PackageShift : topo.ThreadBits;
+        var sharing = Math.Min((1u << sharingBits) - 1, 0xFFFu);
+        var cores = Math.Min((1u << topo.CoreBits) - 1, 0x3Fu);
+        var eax = x.Type | (x.Level << 5) | (1u << 8) | (sharing << 14) | (cores << 26); // self-initialising
         var ebx = (line - 1) | (0u << 12) | ((x.Ways - 1) << 22);
         return (eax, ebx, x.Sets - 1, 0);
     }
 
-    /// <summary>Leaf 0xB: one thread per core, one core per package (each vCPU is a package).</summary>
-    private static (uint, uint, uint, uint) Topology(uint subleaf, uint apicId) => subleaf switch
+    /// <summary>
+    /// Leaf 0xB, extended topology: sub-leaf 0 the SMT level, 1 the core level, then an invalid level. EAX[4:0] is
+    /// the shift from an x2APIC ID to the next level's ID, EBX[15:0] the logical processors at this level (as
+    /// configured, not as addressable), ECX[15:8] the level type (1 SMT, 2 core), EDX the x2APIC ID.
+    /// </summary>
+    private static (uint, uint, uint, uint) Topology(uint subleaf, uint apicId, CpuTopology topo) => subleaf switch
     {
-        0 => (0, 1, (1u << 8) | 0, apicId), // SMT level: shift 0, 1 processor
-        1 => (0, 1, (2u << 8) | 1, apicId), // core level: shift 0, 1 processor
+        0 => ((uint)topo.ThreadBits, (uint)topo.Threads, (1u << 8) | 0, apicId),
+        1 => ((uint)topo.PackageShift, (uint)topo.ThreadsPerPackage, (2u << 8) | 1, apicId),
         _ => (0, 0, subleaf & 0xFF, apicId), // invalid level
     };
 

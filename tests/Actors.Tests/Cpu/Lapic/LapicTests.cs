@@ -14,10 +14,13 @@ public class LapicTests : IDisposable
     {
         public readonly List<LapicDeliver> Ipis = new();
         public readonly List<byte> Eois = new();
-        public int Nmis;
+        public int Nmis, Inits;
+        public readonly List<byte> StartUps = new();
         public void SendIpi(LapicDeliver message) => Ipis.Add(message);
         public void BroadcastEoi(byte vector) => Eois.Add(vector);
         public void Nmi() => Nmis++;
+        public void Init() => Inits++;
+        public void StartUp(byte vector) => StartUps.Add(vector);
     }
 
     private readonly Output _out = new();
@@ -188,6 +191,60 @@ public class LapicTests : IDisposable
         Assert.Equal(DestinationShorthand.AllExcludingSelf, _out.Ipis[^1].Destination.Shorthand);
         _lapic.Write(IcrLow, 4, 0x000C_0400);   // NMI to all others
         Assert.Equal(DeliveryMode.Nmi, _out.Ipis[^1].Mode);
+    }
+
+    [Fact]
+    public void IcrSendsInitAssertSipiAndDropsInitDeassert()
+    {
+        // MP spec B.4 sequence to APIC ID 5: INIT assert (level), INIT de-assert, then STARTUP vector 08h.
+        _lapic.Write(IcrHigh, 4, 0x0500_0000);
+        _lapic.Write(IcrLow, 4, 0x0000_C500);   // INIT, level-triggered, assert
+        _lapic.Write(IcrLow, 4, 0x0000_8500);   // INIT level de-assert: not sent by modern LAPICs
+        _lapic.Write(IcrLow, 4, 0x0000_0608);   // STARTUP, vector 08h
+        Assert.Equal(2, _out.Ipis.Count);       // sent even while this LAPIC is software-disabled
+        Assert.Equal((DeliveryMode.Init, true, (byte)5), (_out.Ipis[0].Mode, _out.Ipis[0].Level, _out.Ipis[0].Destination.Id));
+        Assert.Equal((DeliveryMode.Startup, (byte)8), (_out.Ipis[1].Mode, _out.Ipis[1].Vector));
+        Assert.Equal(0, _out.Inits);            // nothing for this LAPIC's own CPU
+        Assert.Empty(_out.StartUps);
+    }
+
+    [Fact]
+    public void ReceivedInitAndStartupGoToTheCpuEvenWhileSoftwareDisabled()
+    {
+        Assert.False(_lapic.SoftwareEnabled);
+        _lapic.Accept(DeliveryMode.Init, 0, TriggerMode.Level);
+        _lapic.Accept(DeliveryMode.Startup, 0x9A, TriggerMode.Edge);
+        Assert.Equal(1, _out.Inits);
+        Assert.Equal([(byte)0x9A], _out.StartUps);
+        Assert.False(_lapic.IrrBit(0x9A));      // a SIPI vector is not an interrupt
+        Assert.Equal(0, _lapic.IgnoredMessages);
+    }
+
+    [Fact]
+    public void InitResetKeepsTheApicIdAndResetsTheRest()
+    {
+        Enable();
+        _lapic.Write(Id, 4, 0x0700_0000);
+        _lapic.Write(LapicRegisters.Tpr, 4, 0x20);
+        _lapic.Write(LvtLint0, 4, 0x700);
+        _lapic.Accept(DeliveryMode.Fixed, 0x55, TriggerMode.Edge);
+        _lapic.InitReset();
+        Assert.Equal(7u << 24, _lapic.Read(Id, 4));         // SDM 11.4.7.3: the APIC ID survives INIT
+        Assert.False(_lapic.SoftwareEnabled);
+        Assert.Equal(0u, _lapic.Read(LapicRegisters.Tpr, 4));
+        Assert.Equal(LvtMasked, _lapic.Read(LvtLint0, 4));
+        Assert.False(_lapic.IrrBit(0x55));
+        _lapic.Reset();                                     // RESET, unlike INIT, restores the hardware-assigned ID
+        Assert.Equal(2u << 24, _lapic.Read(Id, 4));
+    }
+
+    [Fact]
+    public void IdRegisterHoldsTheApicIdTheTopologyAssigns()
+    {
+        using var l = new Actorvisor.Actors.Cpu.Lapic.Lapic(3, _out, _time, BusHz, _ => { }, apicId: 9);
+        Assert.Equal(9u << 24, l.Read(Id, 4));
+        Assert.Equal(9, l.ApicId);
+        Assert.Equal(3, l.VcpuId);
     }
 
     [Fact]
