@@ -1,3 +1,4 @@
+using static Iced.Intel.AssemblerRegisters;
 using System.Diagnostics;
 using System.Text;
 using Actorvisor.Host;
@@ -101,11 +102,155 @@ public class EndToEndTests
     }
 
     [Fact]
-    public void KernelOptionIsRequired()
+    public void AnInitrdWithoutAKernelIsRefused()
     {
-        var (exit, _, stderr) = RunCli("run");
+        var (exit, _, stderr) = RunCli("run", "--initrd", "/nonexistent.cpio");
         Assert.Equal(4, exit);
-        Assert.Contains("--kernel", stderr);
+        Assert.Contains("--initrd needs --kernel", stderr);
+    }
+
+    [Theory]
+    [InlineData("--serial", "tcp:4444")]
+    [InlineData("--serial", "file:")]
+    [InlineData("-c", "cpus=3,sockets=2")]
+    [InlineData("-c", "zero")]
+    public void BadConsoleAndCpuOptionsExitWith4AndSayWhy(string option, string value)
+    {
+        var (exit, _, stderr) = RunImage(GuestImages.HelloFlat("x"), option, value);
+        Assert.Equal(4, exit);
+        Assert.Contains(value, stderr);
+    }
+
+    [Fact]
+    public void SerialFileTakesTheConsoleOutput()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"actorvisor-serial-{Guid.NewGuid():N}.txt");
+        try
+        {
+            var (exit, stdout, _) = RunImage(GuestImages.HelloFlat("to the file"), "--serial", $"file:{file}");
+            Assert.Equal(2, exit);
+            Assert.Equal("", stdout);
+            Assert.Equal("to the file", File.ReadAllText(file));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    /// <summary>Prints "B" and a newline on COM1, then pulses the reset line through the i8042 (0xFE to port 0x64).</summary>
+    private static byte[] PrintThenReset() => GuestImages.Assemble(16, 0x7C00, a =>
+    {
+        var stop = a.CreateLabel();
+        a.mov(dx, 0x3F8);
+        a.mov(al, (byte)'B');
+        a.@out(dx, al);
+        a.mov(al, (byte)'\n');
+        a.@out(dx, al);
+        a.mov(al, 0xFE);
+        a.@out(0x64, al);
+        a.Label(ref stop);
+        a.hlt();
+        a.jmp(stop);
+    });
+
+    [Fact]
+    public void WithNoRebootAGuestResetEndsTheRunWithStatus0()
+    {
+        var (exit, stdout, stderr) = RunImage(PrintThenReset(), "--no-reboot");
+        Assert.Equal(0, exit);
+        Assert.Equal("B\n", stdout);
+        Assert.Contains("rebooted", stderr);
+    }
+
+    /// <summary>
+    /// Without --no-reboot the VM is built again from power-on state after each reset, so the guest prints
+    /// again; Ctrl-A x on a terminal ends the run as a power-off.
+    /// </summary>
+    [Fact]
+    public void AGuestResetRebootsInPlaceUntilCtrlAXQuits()
+    {
+        var path = GuestImages.WriteTemp(PrintThenReset(), ".img");
+        try
+        {
+            using var stdout = new WatchedOutput();
+            using var keys = new BlockingInput();
+            var stderr = new StringWriter();
+            var run = Task.Run(() => ActorvisorCli.Run(["run", "--kernel", path], stdout, stderr, new Actorvisor.Host.Vm.ConsoleInput(keys, IsTerminal: true)));
+            Assert.True(stdout.WaitFor(s => s.Split('B').Length > 3, TimeSpan.FromSeconds(60)), $"fewer than three boots: '{stdout.Text}'");
+            keys.Type([0x01, (byte)'x']);
+            Assert.True(run.Wait(TimeSpan.FromSeconds(60)), "Ctrl-A x did not end the run");
+            Assert.Equal(1, run.Result);
+            Assert.Contains("resetting the VM", stderr.ToString());
+            Assert.Contains("Ctrl-A x", stderr.ToString());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private sealed class WatchedOutput : MemoryStream
+    {
+        private readonly object _lock = new();
+
+        public string Text
+        {
+            get { lock (_lock) return Encoding.ASCII.GetString(ToArray()); }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            lock (_lock) base.Write(buffer, offset, count);
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            lock (_lock) base.Write(buffer);
+        }
+
+        public bool WaitFor(Func<string, bool> condition, TimeSpan timeout)
+        {
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed < timeout)
+            {
+                if (condition(Text)) return true;
+                Thread.Sleep(20);
+            }
+            return false;
+        }
+    }
+
+    /// <summary>Keys typed by the test: Read blocks until some are typed, and ends when disposed.</summary>
+    private sealed class BlockingInput : Stream
+    {
+        private readonly System.Collections.Concurrent.BlockingCollection<byte[]> _chunks = new();
+
+        public void Type(byte[] keys) => _chunks.Add(keys);
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (!_chunks.TryTake(out var next, Timeout.Infinite)) return 0;
+            var n = Math.Min(count, next.Length); // the test types less than a read takes
+            Array.Copy(next, 0, buffer, offset, n);
+            return n;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) _chunks.CompleteAdding();
+            base.Dispose(disposing);
+        }
+
+        public override void Flush() { }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     [Theory]

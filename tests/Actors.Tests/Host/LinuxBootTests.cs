@@ -66,7 +66,9 @@ public class LinuxBootTests(LinuxBootFixture boot, ITestOutputHelper output) : I
         Assert.Contains("ACPI: Using ACPI (MADT) for SMP configuration information", boot.Console);
         Assert.Contains("IOAPIC[0]: apic_id 0, version 17, address 0xfec00000, GSI 0-31", boot.Console);
         Assert.Contains("hpet0: 8 comparators, 64-bit 10.000000 MHz counter", boot.Console);
-        Assert.Contains("serial8250: ttyS0 at I/O 0x3f8 (irq = 4", boot.Console);
+        // COM1 through the DSDT's PNP0501 device, its interrupt through IOAPIC pin 4.
+        Assert.Contains("00:00: ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A", boot.Console);
+        Assert.Matches(@"\n\s*4:\s+\d+\s+IO-APIC\s+4-edge\s+ttyS0", boot.Console);
     }
 
     private static string Section(string text, string from, string to)

@@ -21,7 +21,7 @@ public class TimerDevicesEndToEndTests
         {
             using var stdout = new MemoryStream();
             var stderr = new StringWriter();
-            var exit = ActorvisorCli.Run(["run", "--kernel", path, "-m", "64M"], stdout, stderr);
+            var exit = ActorvisorCli.Run(["run", "--kernel", path, "-m", "64M", "--no-reboot"], stdout, stderr);
             return (exit, Encoding.ASCII.GetString(stdout.ToArray()), stderr.ToString());
         }
         finally

@@ -79,6 +79,34 @@ public class LinuxLoaderTests
     }
 
     [Fact]
+    public void KernelLoaderBootsABzImageByTheLinuxProtocolWithItsInitrdAndRsdp()
+    {
+        using var mem = new GuestMemory(64 << 20);
+        var initrd = new byte[5000];
+        var k = KernelLoader.Load(mem, FakeBzImage(), new BootArguments("bz", "quiet") { Initrd = initrd, AcpiRsdp = 0xE0000 });
+        Assert.Equal(KernelFormat.LinuxBzImage, k.Format);
+        Assert.Equal(0x100_0200UL, k.Entry);
+        Assert.Equal((ulong)initrd.Length, k.Linux!.InitrdSize);
+        Assert.Equal(0xE0000UL, mem.ReadUInt64(LinuxLoader.ZeroPageAddress + ZeroPage.OffAcpiRsdpAddr));
+        var cpu = new SoftwareCpu(0, mem, new TestPlatform());
+        k.Enter(cpu);
+        Assert.Equal(0x100_0200UL, cpu.Rip);
+        Assert.Equal(LinuxLoader.ZeroPageAddress, cpu.Gprs[Gpr.RSI]);
+    }
+
+    [Fact]
+    public void InitrdsAndModulesGoOnlyToTheKernelsThatTakeThem()
+    {
+        using var mem = new GuestMemory(64 << 20);
+        Assert.Contains("modules are for Multiboot kernels", Assert.Throws<KernelImageException>(() =>
+            KernelLoader.Load(mem, FakeBzImage(), new BootArguments("bz", null, [new MultibootModule([1], "m")]))).Message);
+        Assert.Contains("not a bzImage or vmlinux", Assert.Throws<KernelImageException>(() =>
+            KernelLoader.Load(mem, Actorvisor.TestSupport.GuestImages.HelloElf64("x"), new BootArguments("e") { Initrd = [1, 2] })).Message);
+        Assert.Contains("not a bzImage or vmlinux", Assert.Throws<KernelImageException>(() =>
+            KernelLoader.Load(mem, "just some text, not a kernel"u8.ToArray(), new BootArguments("t", "console=ttyS0"))).Message);
+    }
+
+    [Fact]
     public void RefusesTooLittleMemoryAndTooLongCommandLines()
     {
         using var small = new GuestMemory(16 << 20);
