@@ -43,7 +43,8 @@ internal sealed unsafe class CodeBlock
         Cacheable = cacheable;
         EndRip = count > 0 ? instrs[count - 1].NextIP : startRip;
         Handlers = new delegate*<SoftwareCpu, in Instruction, void>[count];
-        for (var i = 0; i < count; i++) Handlers[i] = Dispatch.Handlers[(int)instrs[i].Code];
+        for (var i = 0; i < count; i++)
+            Handlers[i] = Cpu.Instructions.MoveForms.Select(in instrs[i], Dispatch.Handlers[(int)instrs[i].Code]);
     }
 }
 

@@ -34,10 +34,12 @@ public sealed partial class SoftwareCpu
         var b = i.MemoryBase;
         if (b == Register.RIP) return i.IPRelativeMemoryAddress;
         if (b == Register.EIP) return (uint)i.IPRelativeMemoryAddress;
+        // Sum the whole 64-bit registers and truncate once to the address size: the same result modulo
+        // 2^size as summing the 16- or 32-bit registers Iced names, without a width switch per register.
         ulong ea = i.MemoryDisplacement64;
-        if (b != Register.None) ea += ReadGpr(b);
+        if (b != Register.None) ea += GprRef(RegTable.Info[(int)b].Index);
         var x = i.MemoryIndex;
-        if (x != Register.None) ea += ReadGpr(x) * (ulong)i.MemoryIndexScale;
+        if (x != Register.None) ea += GprRef(RegTable.Info[(int)x].Index) * (ulong)i.MemoryIndexScale;
         var size = AddressSize(in i);
         return size == 8 ? ea : size == 4 ? (uint)ea : (ushort)ea;
     }
@@ -80,7 +82,7 @@ public sealed partial class SoftwareCpu
         return ImmediateOperand(in i, k);
     }
 
-    private ulong ReadMemoryOperand(in Instruction i)
+    internal ulong ReadMemoryOperand(in Instruction i)
     {
         var size = MemoryOperandSize(in i);
         return ReadLinear(MemoryLinear(in i, size, AccessKind.Read), size);
@@ -116,7 +118,7 @@ public sealed partial class SoftwareCpu
         WriteMemoryOperand(in i, value);
     }
 
-    private void WriteMemoryOperand(in Instruction i, ulong value)
+    internal void WriteMemoryOperand(in Instruction i, ulong value)
     {
         var size = MemoryOperandSize(in i);
         WriteLinear(MemoryLinear(in i, size, AccessKind.Write), size, value);
