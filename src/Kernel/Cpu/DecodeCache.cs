@@ -44,7 +44,12 @@ internal sealed unsafe class CodeBlock
         EndRip = count > 0 ? instrs[count - 1].NextIP : startRip;
         Handlers = new delegate*<SoftwareCpu, in Instruction, void>[count];
         for (var i = 0; i < count; i++)
-            Handlers[i] = Cpu.Instructions.MoveForms.Select(in instrs[i], Dispatch.Handlers[(int)instrs[i].Code]);
+        {
+            // The table's handler, or one specialised for this instruction's operand form.
+            var h = Dispatch.Handlers[(int)instrs[i].Code];
+            h = Cpu.Instructions.MoveForms.Select(in instrs[i], h);
+            Handlers[i] = Cpu.Instructions.Alu.SelectForm(in instrs[i], h);
+        }
     }
 }
 
