@@ -21,6 +21,14 @@ internal sealed unsafe class CodeBlock
     public readonly bool Cacheable;
     /// <summary>Guest-physical start address and bitness, as the cache keys it.</summary>
     public readonly ulong Key;
+    /// <summary>RIP just past the last instruction (where the block falls through to).</summary>
+    public readonly ulong EndRip;
+
+    /// <summary>
+    /// The blocks run after this one last time (falling through, and any other target), with the translation
+    /// and code epochs they were found under: while both are unchanged the link is what a lookup would find.
+    /// </summary>
+    public BlockLink FallThrough, Other;
 
     public CodeBlock(Instruction[] instrs, int count, ulong startRip, ulong csBase, int bitness, ulong physPage, int version, bool cacheable, ulong key)
     {
@@ -33,9 +41,24 @@ internal sealed unsafe class CodeBlock
         PhysPage = physPage;
         Version = version;
         Cacheable = cacheable;
+        EndRip = count > 0 ? instrs[count - 1].NextIP : startRip;
         Handlers = new delegate*<SoftwareCpu, in Instruction, void>[count];
-        for (var i = 0; i < count; i++) Handlers[i] = Dispatch.Handlers[(int)instrs[i].Code];
+        for (var i = 0; i < count; i++)
+        {
+            // The table's handler, or one specialised for this instruction's operand form.
+            var h = Dispatch.Handlers[(int)instrs[i].Code];
+            h = Cpu.Instructions.MoveForms.Select(in instrs[i], h);
+            Handlers[i] = Cpu.Instructions.Alu.SelectForm(in instrs[i], h);
+        }
     }
+}
+
+/// <summary>A successor of a block, valid while the CPU's translation epoch and memory's code epoch are unchanged.</summary>
+internal struct BlockLink
+{
+    public CodeBlock? Block;
+    public int TranslationEpoch;
+    public int CodeEpoch;
 }
 
 /// <summary>Feeds Iced from guest memory the CPU already translated.</summary>
@@ -65,6 +88,8 @@ public sealed unsafe partial class SoftwareCpu
 
     public void ClearDecodeCache()
     {
+        TranslationEpoch++;
+        _lastBlock = null;
         _blocks.Clear();
         Array.Clear(_fastBlocks);
     }
@@ -76,12 +101,50 @@ public sealed unsafe partial class SoftwareCpu
         _ => _decoder16 ??= Decoder.Create(16, _codeReader, DecoderOptions.None),
     };
 
+    /// <summary>The block that ran last (cacheable only), whose links <see cref="GetBlock"/> tries first.</summary>
+    private CodeBlock? _lastBlock;
+
     /// <summary>The block at the current CS:RIP, from the cache or freshly decoded. May throw #PF/#GP.</summary>
     internal CodeBlock GetBlock()
     {
-        var csBase = Bitness == 64 ? 0 : Segs[Seg.CS].Base;
+        var bitness = Bitness;
+        var csBase = bitness == 64 ? 0 : Segs[Seg.CS].Base;
+        if (bitness != 64) CheckCodeLimit(Rip, 1);
+        var codeEpoch = Memory.CodeEpoch;
+
+        // Most blocks lead to the one they led to last time: with no TLB flush and no code write since, that
+        // block is still what the lookup below would return (a translation may be used until invalidated).
+        var prev = _lastBlock;
+        if (prev is not null)
+        {
+            ref var link = ref Rip == prev.EndRip ? ref prev.FallThrough : ref prev.Other;
+            var next = link.Block;
+            if (next is not null && next.StartRip == Rip && link.TranslationEpoch == TranslationEpoch &&
+                link.CodeEpoch == codeEpoch && next.CsBase == csBase && next.Bitness == bitness)
+            {
+                _lastBlock = next;
+                return next;
+            }
+        }
+        var found = LookupBlock(csBase);
+        if (found.Cacheable)
+        {
+            if (prev is not null)
+            {
+                ref var link = ref Rip == prev.EndRip ? ref prev.FallThrough : ref prev.Other;
+                link.Block = found;
+                link.TranslationEpoch = TranslationEpoch;
+                link.CodeEpoch = codeEpoch;
+            }
+            _lastBlock = found;
+        }
+        else _lastBlock = null;
+        return found;
+    }
+
+    private CodeBlock LookupBlock(ulong csBase)
+    {
         var linear = Bitness == 64 ? Rip : (csBase + Rip) & 0xFFFF_FFFF;
-        if (Bitness != 64) CheckCodeLimit(Rip, 1);
 
         // Translate for execution (the TLB's exec entries carry the host page).
         ulong phys;

@@ -14,14 +14,14 @@ public sealed partial class SoftwareCpu
     internal static int SegIndex(Register r) => r - Register.ES;
 
     /// <summary>Address size in bytes of an instruction's memory operand.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal int AddressSize(in Instruction i)
     {
+        // Iced names the base or index register in the address size; RIP/EIP are 8 and 4 bytes as well.
         var b = i.MemoryBase;
-        if (b != Register.None && b != Register.RIP && b != Register.EIP) return b.GetSize();
-        if (b == Register.RIP) return 8;
-        if (b == Register.EIP) return 4;
+        if (b != Register.None) return OperandTables.RegisterBytes[(int)b];
         var x = i.MemoryIndex;
-        if (x != Register.None) return x.GetSize();
+        if (x != Register.None) return OperandTables.RegisterBytes[(int)x];
         var d = i.MemoryDisplSize;
         if (d >= 2) return d;
         return Bitness == 64 ? 8 : Bitness == 32 ? 4 : 2;
@@ -34,10 +34,12 @@ public sealed partial class SoftwareCpu
         var b = i.MemoryBase;
         if (b == Register.RIP) return i.IPRelativeMemoryAddress;
         if (b == Register.EIP) return (uint)i.IPRelativeMemoryAddress;
+        // Sum the whole 64-bit registers and truncate once to the address size: the same result modulo
+        // 2^size as summing the 16- or 32-bit registers Iced names, without a width switch per register.
         ulong ea = i.MemoryDisplacement64;
-        if (b != Register.None) ea += ReadGpr(b);
+        if (b != Register.None) ea += GprRef(RegTable.Info[(int)b].Index);
         var x = i.MemoryIndex;
-        if (x != Register.None) ea += ReadGpr(x) * (ulong)i.MemoryIndexScale;
+        if (x != Register.None) ea += GprRef(RegTable.Info[(int)x].Index) * (ulong)i.MemoryIndexScale;
         var size = AddressSize(in i);
         return size == 8 ? ea : size == 4 ? (uint)ea : (ushort)ea;
     }
@@ -47,31 +49,49 @@ public sealed partial class SoftwareCpu
     internal ulong MemoryLinear(in Instruction i, int size, AccessKind kind) =>
         SegmentedAddress(SegIndex(i.MemorySegment), EffectiveAddress(in i), size, kind);
 
-    /// <summary>Size in bytes of operand <paramref name="op"/> (register or memory).</summary>
+    /// <summary>Operand kind of operand <paramref name="op"/>; folds to a field read for a constant 0 or 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static OpKind KindOf(in Instruction i, int op) =>
+        op == 0 ? i.Op0Kind : op == 1 ? i.Op1Kind : i.GetOpKind(op);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Register RegisterOf(in Instruction i, int op) =>
+        op == 0 ? i.Op0Register : op == 1 ? i.Op1Register : i.GetOpRegister(op);
+
+    /// <summary>Size in bytes of operand <paramref name="op"/> (register, memory or immediate).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int OperandSize(in Instruction i, int op)
     {
-        var k = i.GetOpKind(op);
-        if (k == OpKind.Register) return i.GetOpRegister(op).GetSize();
-        if (k == OpKind.Memory) return i.MemorySize.GetSize();
-        return k switch
-        {
-            OpKind.Immediate8 or OpKind.Immediate8_2nd => 1,
-            OpKind.Immediate16 or OpKind.Immediate8to16 => 2,
-            OpKind.Immediate32 or OpKind.Immediate8to32 => 4,
-            _ => 8,
-        };
+        var k = KindOf(in i, op);
+        if (k == OpKind.Register) return OperandTables.RegisterBytes[(int)RegisterOf(in i, op)];
+        if (k == OpKind.Memory) return OperandTables.MemoryBytes[(int)i.MemorySize];
+        return OperandTables.ImmediateBytes(k);
     }
 
+    /// <summary>Size in bytes of the memory operand.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int MemoryOperandSize(in Instruction i) => OperandTables.MemoryBytes[(int)i.MemorySize];
+
     /// <summary>Reads operand <paramref name="op"/>: a GPR, a memory operand or an immediate (sign-extended as encoded).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal ulong ReadOperand(in Instruction i, int op)
     {
-        switch (i.GetOpKind(op))
+        var k = KindOf(in i, op);
+        if (k == OpKind.Register) return ReadGpr(RegisterOf(in i, op));
+        if (k == OpKind.Memory) return ReadMemoryOperand(in i);
+        return ImmediateOperand(in i, k);
+    }
+
+    internal ulong ReadMemoryOperand(in Instruction i)
+    {
+        var size = MemoryOperandSize(in i);
+        return ReadLinear(MemoryLinear(in i, size, AccessKind.Read), size);
+    }
+
+    private static ulong ImmediateOperand(in Instruction i, OpKind k)
+    {
+        switch (k)
         {
-            case OpKind.Register:
-                return ReadGpr(i.GetOpRegister(op));
-            case OpKind.Memory:
-                var size = i.MemorySize.GetSize();
-                return ReadLinear(MemoryLinear(in i, size, AccessKind.Read), size);
             case OpKind.Immediate8: return i.Immediate8;
             case OpKind.Immediate8_2nd: return i.Immediate8_2nd;
             case OpKind.Immediate16: return i.Immediate16;
@@ -82,19 +102,25 @@ public sealed partial class SoftwareCpu
             case OpKind.Immediate8to64: return (ulong)i.Immediate8to64;
             case OpKind.Immediate32to64: return (ulong)i.Immediate32to64;
             default:
-                throw new InvalidOperationException($"operand kind {i.GetOpKind(op)} of {i.Code} is not a value");
+                throw new InvalidOperationException($"operand kind {k} of {i.Code} is not a value");
         }
     }
 
     /// <summary>Writes operand <paramref name="op"/> (a GPR with x86-64 zero-extension rules, or memory).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void WriteOperand(in Instruction i, int op, ulong value)
     {
-        if (i.GetOpKind(op) == OpKind.Register)
+        if (KindOf(in i, op) == OpKind.Register)
         {
-            WriteGpr(i.GetOpRegister(op), value);
+            WriteGpr(RegisterOf(in i, op), value);
             return;
         }
-        var size = i.MemorySize.GetSize();
+        WriteMemoryOperand(in i, value);
+    }
+
+    internal void WriteMemoryOperand(in Instruction i, ulong value)
+    {
+        var size = MemoryOperandSize(in i);
         WriteLinear(MemoryLinear(in i, size, AccessKind.Write), size, value);
     }
 
@@ -102,6 +128,7 @@ public sealed partial class SoftwareCpu
     /// Read-modify-write of operand 0. For memory the linear address is computed once and checked for
     /// writing before the read, so a read-only destination faults without side effects.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal ulong ReadForUpdate(in Instruction i, out ulong linear)
     {
         if (i.Op0Kind == OpKind.Register)
@@ -109,17 +136,58 @@ public sealed partial class SoftwareCpu
             linear = ulong.MaxValue;
             return ReadGpr(i.Op0Register);
         }
-        var size = i.MemorySize.GetSize();
+        return ReadMemoryForUpdate(in i, out linear);
+    }
+
+    private ulong ReadMemoryForUpdate(in Instruction i, out ulong linear)
+    {
+        var size = MemoryOperandSize(in i);
         linear = MemoryLinear(in i, size, AccessKind.Write);
         return ReadLinear(linear, size);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void CompleteUpdate(in Instruction i, ulong linear, ulong value)
     {
         if (i.Op0Kind == OpKind.Register) WriteGpr(i.Op0Register, value);
-        else WriteLinear(linear, i.MemorySize.GetSize(), value);
+        else WriteLinear(linear, MemoryOperandSize(in i), value);
     }
 
     /// <summary>Stack-pointer width in bytes: 8 in 64-bit mode, else SS.B.</summary>
     internal int StackAddressSize => Bitness == 64 ? 8 : Segs[Seg.SS].Big ? 4 : 2;
+}
+
+/// <summary>
+/// Byte sizes by Iced register and memory-size value, as flat arrays: Iced's own GetSize() goes through an
+/// info object per call, which showed up in profiles of the operand helpers.
+/// </summary>
+internal static class OperandTables
+{
+    public static readonly byte[] RegisterBytes = BuildRegisters();
+    public static readonly ushort[] MemoryBytes = BuildMemory();
+
+    private static byte[] BuildRegisters()
+    {
+        var all = Enum.GetValues<Register>();
+        var t = new byte[all.Max(r => (int)r) + 1];
+        foreach (var r in all) t[(int)r] = (byte)r.GetSize();
+        return t;
+    }
+
+    private static ushort[] BuildMemory()
+    {
+        var all = Enum.GetValues<MemorySize>();
+        var t = new ushort[all.Max(m => (int)m) + 1];
+        foreach (var m in all) t[(int)m] = (ushort)m.GetSize();
+        return t;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int ImmediateBytes(OpKind k) => k switch
+    {
+        OpKind.Immediate8 or OpKind.Immediate8_2nd => 1,
+        OpKind.Immediate16 or OpKind.Immediate8to16 => 2,
+        OpKind.Immediate32 or OpKind.Immediate8to32 => 4,
+        _ => 8,
+    };
 }

@@ -60,8 +60,15 @@ public sealed unsafe partial class SoftwareCpu
     private bool _pdptesLoaded;
     private ulong _pdptesCr3;
 
+    /// <summary>
+    /// Bumped whenever a translation may have changed (any flush, INVLPG, a switch of privilege or mode) or
+    /// the decode cache was cleared: links between decoded blocks recorded under another value are not followed.
+    /// </summary>
+    internal int TranslationEpoch;
+
     private void SelectTlb()
     {
+        TranslationEpoch++;
         if (_tlbRead is null) return;
         var u = Cpl == 3 ? 1 : 0;
         TlbR = _tlbRead[u]; TlbW = _tlbWrite[u]; TlbX = _tlbExec[u];
@@ -70,6 +77,7 @@ public sealed unsafe partial class SoftwareCpu
     /// <summary>Drops TLB entries: all, or all but global ones (a CR3 write with CR4.PGE).</summary>
     public void FlushTlb(bool includeGlobal)
     {
+        TranslationEpoch++;
         for (var u = 0; u < 2; u++)
         {
             FlushTable(_tlbRead[u], includeGlobal);
@@ -88,6 +96,7 @@ public sealed unsafe partial class SoftwareCpu
     /// <summary>INVLPG: drops every entry for the page holding this linear address, global or not.</summary>
     public void InvalidatePage(ulong linear)
     {
+        TranslationEpoch++;
         var tag = linear & ~0xFFFUL;
         var idx = (int)(linear >> 12) & TlbMask;
         for (var u = 0; u < 2; u++)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Iced.Intel;
 
 namespace Actorvisor.Kernel.Cpu;
@@ -78,6 +79,9 @@ public sealed unsafe partial class SoftwareCpu
         }
     }
 
+    // Kept out of Run so it is compiled as an ordinary hot method rather than an on-stack-replacement
+    // variant of Run, which is entered only a few times per boot.
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void ExecuteBlock(long limit)
     {
         var shadow = InterruptShadow;
@@ -97,12 +101,12 @@ public sealed unsafe partial class SoftwareCpu
         {
             ref readonly var instr = ref instrs[k];
             CurrentIp = Rip;
-            Rip = instr.NextIP & mask;
+            var next = instr.NextIP & mask;
+            Rip = next;
             handlers[k](this, in instr);
             InstructionCount++;
-            if (EndBlock) break;
             // A block is decoded straight through; if a handler moved RIP (a taken branch) the rest is not ours.
-            if (Rip != (instr.NextIP & mask)) break;
+            if (EndBlock || Rip != next) break;
         }
     }
 

@@ -114,6 +114,13 @@ public sealed unsafe class GuestMemory : IDisposable
 
     // ---- code-page tracking (self-modifying code) ----
 
+    /// <summary>
+    /// Bumped with every code page's version: while it is unchanged no decoded block anywhere went stale, so a
+    /// vCPU can follow its links between blocks without checking each page's version.
+    /// </summary>
+    public int CodeEpoch => Volatile.Read(ref _codeEpoch);
+    private int _codeEpoch;
+
     public int CodeVersion(ulong ppn) => ppn < (ulong)_codeVersion.Length ? Volatile.Read(ref _codeVersion[ppn]) : 0;
 
     /// <summary>
@@ -149,6 +156,7 @@ public sealed unsafe class GuestMemory : IDisposable
         if (ppn >= (ulong)_codeMark.Length) return;
         Volatile.Write(ref _codeMark[ppn], 0);
         Interlocked.Increment(ref _codeVersion[ppn]);
+        Interlocked.Increment(ref _codeEpoch);
     }
 
     public void Dispose()

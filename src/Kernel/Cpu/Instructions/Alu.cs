@@ -11,7 +11,7 @@ namespace Actorvisor.Kernel.Cpu.Instructions;
 /// register destination, CMP, TEST...) as an invalid instruction, which raises #UD; the handlers check the
 /// memory destination again so a different decoder configuration cannot slip past.
 /// </summary>
-internal static unsafe class Alu
+internal static unsafe partial class Alu
 {
     public static void Register(Dispatch.HandlerTable t)
     {

@@ -11,6 +11,9 @@ internal static unsafe class DataMove
     public static void Register(Dispatch.HandlerTable t)
     {
         t.Set(Mnemonic.Mov, &Mov);
+        // MOV to and from control and debug registers by encoding, so plain MOV needs no register test.
+        foreach (var c in Enum.GetValues<Code>())
+            if (c.Mnemonic() == Mnemonic.Mov && IsControlMove(c)) t.Set(c, &SystemInstructions.MovControl);
         t.Set(Mnemonic.Salc, &Salc);
         t.Set(Mnemonic.Movzx, &Movzx);
         t.Set(Mnemonic.Movsx, &Movsx);
@@ -51,17 +54,16 @@ internal static unsafe class DataMove
     private static void Cdq(SoftwareCpu cpu, in Instruction i) => cpu.WriteGpr(Iced.Intel.Register.EDX, (int)cpu.Gprs[Gpr.RAX] < 0 ? 0xFFFF_FFFFUL : 0);
     private static void Cqo(SoftwareCpu cpu, in Instruction i) => cpu.Gprs[Gpr.RDX] = (long)cpu.Gprs[Gpr.RAX] < 0 ? ulong.MaxValue : 0;
 
-    private static void Mov(SoftwareCpu cpu, in Instruction i)
+    private static bool IsControlMove(Code c)
     {
-        // MOV Sreg is registered by Segments; MOV to/from control and debug registers lives with those.
-        if (i.Op0Kind == OpKind.Register && (i.Op0Register.IsCR() || i.Op0Register.IsDR()) ||
-            i.Op1Kind == OpKind.Register && (i.Op1Register.IsCR() || i.Op1Register.IsDR()))
-        {
-            SystemInstructions.MovControl(cpu, in i);
-            return;
-        }
-        cpu.WriteOperand(in i, 0, cpu.ReadOperand(in i, 1));
+        var oc = c.ToOpCode();
+        for (var k = 0; k < oc.OpCount; k++)
+            if (oc.GetOpKind(k) is OpCodeOperandKind.cr_reg or OpCodeOperandKind.dr_reg) return true;
+        return false;
     }
+
+    // MOV Sreg is registered by Segments; MOV to/from control and debug registers by SystemInstructions.
+    private static void Mov(SoftwareCpu cpu, in Instruction i) => cpu.WriteOperand(in i, 0, cpu.ReadOperand(in i, 1));
 
     private static void Movzx(SoftwareCpu cpu, in Instruction i) => cpu.WriteGpr(i.Op0Register, cpu.ReadOperand(in i, 1));
 
