@@ -122,6 +122,10 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             if (_outcome is { Code: not VmExitCode.GuestRequested })
                 _outcome = new VmProtocol.VmExited(_config.Name, VmExitCode.GuestRequested, null, m.Status);
         });
+        // Likewise a reset or power-off the guest asked a device for and then halted: the device's request
+        // comes from a write queued before the halt was reported, and on hardware it would have acted at once.
+        Receive<LifecycleProtocol.ResetRequested>(m => OverrideHalt(VmExitCode.Reset, $"the guest rebooted ({m.Source})"));
+        Receive<LifecycleProtocol.PowerOffRequested>(_ => OverrideHalt(VmExitCode.PowerOff, null));
         ReceiveAny(_ => { }); // late vCPU reports change nothing now
     }
 
@@ -232,6 +236,11 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         _lastFailure = e;
         return Directive.Stop;
     }, loggingEnabled: false);
+
+    private void OverrideHalt(VmExitCode code, string? message)
+    {
+        if (_outcome is { Code: VmExitCode.Halted }) _outcome = new VmProtocol.VmExited(_config.Name, code, message);
+    }
 
     private void Finish(VmExitCode code, string? message, int? guestStatus = null)
     {
