@@ -174,7 +174,7 @@ public class EndToEndTests
         try
         {
             using var stdout = new WatchedOutput();
-            using var keys = new BlockingInput();
+            using var keys = new TypedInput();
             var stderr = new StringWriter();
             var run = Task.Run(() => ActorvisorCli.Run(["run", "--kernel", path], stdout, stderr, new Actorvisor.Host.Vm.ConsoleInput(keys, IsTerminal: true)));
             Assert.True(stdout.WaitFor(s => s.Split('B').Length > 3, TimeSpan.FromSeconds(60)), $"fewer than three boots: '{stdout.Text}'");
@@ -219,38 +219,6 @@ public class EndToEndTests
             }
             return false;
         }
-    }
-
-    /// <summary>Keys typed by the test: Read blocks until some are typed, and ends when disposed.</summary>
-    private sealed class BlockingInput : Stream
-    {
-        private readonly System.Collections.Concurrent.BlockingCollection<byte[]> _chunks = new();
-
-        public void Type(byte[] keys) => _chunks.Add(keys);
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            if (!_chunks.TryTake(out var next, Timeout.Infinite)) return 0;
-            var n = Math.Min(count, next.Length); // the test types less than a read takes
-            Array.Copy(next, 0, buffer, offset, n);
-            return n;
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) _chunks.CompleteAdding();
-            base.Dispose(disposing);
-        }
-
-        public override void Flush() { }
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     [Theory]
