@@ -136,7 +136,7 @@ public static partial class ActorvisorCli
             var outcome = VmRunner.Run(config, stderr, totals);
             raw?.Dispose();
             if (outcome.Message is { } message) stderr.WriteLine($"actorvisor: {message}");
-            if (parse.GetValue(stats)) stderr.WriteLine(RunStatistics.Format(totals.Instructions, clock.Elapsed));
+            if (parse.GetValue(stats)) stderr.WriteLine(RunStatistics.Format(totals, clock.Elapsed));
             return outcome.ExitStatus;
         });
 

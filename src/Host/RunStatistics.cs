@@ -1,13 +1,17 @@
 namespace Actorvisor.Host;
 
-/// <summary>The `--stats` line: guest instructions, wall time, their rate, and the process's peak RSS.</summary>
+/// <summary>The `--stats` line: guest instructions, wall time, their rate, the vCPUs' waits for device reads, and the process's peak RSS.</summary>
 public static class RunStatistics
 {
-    public static string Format(long instructions, TimeSpan wall)
+    public static string Format(Actorvisor.Actors.Cpu.VcpuTotals totals, TimeSpan wall)
     {
+        var instructions = totals.Instructions;
         var mips = wall.TotalSeconds > 0 ? instructions / wall.TotalSeconds / 1e6 : 0;
         var rss = PeakRssBytes() is { } bytes ? $"{bytes / (1024.0 * 1024):F0} MiB" : "unknown";
-        return $"actorvisor: stats: {instructions:N0} guest instructions in {wall.TotalSeconds:F2} s ({mips:F1} MIPS); peak RSS {rss}";
+        var reads = totals.DeviceReads;
+        var perRead = reads > 0 ? totals.DeviceReadWait.TotalMicroseconds / reads : 0;
+        return $"actorvisor: stats: {instructions:N0} guest instructions in {wall.TotalSeconds:F2} s ({mips:F1} MIPS); " +
+               $"{reads:N0} device reads waited {totals.DeviceReadWait.TotalSeconds:F2} s ({perRead:F0} µs each); peak RSS {rss}";
     }
 
     /// <summary>VmHWM from /proc/self/status (Linux); null elsewhere.</summary>

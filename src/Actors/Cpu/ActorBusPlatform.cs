@@ -37,6 +37,9 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
     public long UnassignedPortWrites { get; private set; }
     public long UnassignedMmioReads { get; private set; }
     public long UnassignedMmioWrites { get; private set; }
+    /// <summary>Reads answered by a device actor, and the time the vCPU spent waiting for those answers (Stopwatch ticks).</summary>
+    public long DeviceReads { get; private set; }
+    public long DeviceReadWaitTicks { get; private set; }
 
     /// <param name="self">The vCPU actor: the sender of posted writes.</param>
     public ActorBusPlatform(ActorSystem system, IoBus<IActorRef> bus, IActorRef self, TimeSpan readTimeout)
@@ -65,8 +68,10 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             UnassignedPortReads++;
             return (uint)AllOnes(size);
         }
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var v = _reply.Request(hit.Target, new PioRead(port, (ushort)hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of port 0x{port:x} ({size} bytes)");
+        CountRead(start);
         return (uint)(v & AllOnes(size));
     }
 
@@ -88,8 +93,10 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             UnassignedMmioReads++;
             return AllOnes(size);
         }
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var v = _reply.Request(hit.Target, new MmioRead(address, hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of MMIO 0x{address:x} ({size} bytes)");
+        CountRead(start);
         return v & AllOnes(size);
     }
 
@@ -102,6 +109,12 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             return;
         }
         hit.Target.Tell(new MmioWrite(address, hit.Offset, (byte)size, value & AllOnes(size), vcpuId), _self);
+    }
+
+    private void CountRead(long start)
+    {
+        DeviceReads++;
+        DeviceReadWaitTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
     }
 
     private static ulong AllOnes(int size) => size >= 8 ? ulong.MaxValue : (1UL << (size * 8)) - 1;

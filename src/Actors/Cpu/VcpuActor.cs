@@ -76,7 +76,11 @@ public sealed class VcpuActor : ReceiveActor
         // The thread reads guest memory: it must be gone before the VM frees it.
         if (!_thread.StopAndJoin(TimeSpan.FromSeconds(10)))
             _log.Error("vcpu {0}: run thread did not stop within 10 s", _thread.Id);
-        else _totals?.AddInstructions(_cpu.InstructionCount);
+        else
+        {
+            _totals?.AddInstructions(_cpu.InstructionCount);
+            _totals?.AddDeviceReads(_platform.DeviceReads, _platform.DeviceReadWaitTicks);
+        }
         _platform.Dispose();
         _lapic?.Dispose(); // its host timer: the run thread that could re-arm it is gone
     }
