@@ -8,19 +8,21 @@ namespace Actorvisor.Actors.Tests.Host;
 /// Debian's own kernel and a busybox initramfs boot on our CPU with every device an actor, through
 /// `actorvisor run` (one boot, <see cref="LinuxBootFixture"/>, for all of these).
 /// </summary>
-public class LinuxBootTests(LinuxBootFixture boot, ITestOutputHelper output) : IClassFixture<LinuxBootFixture>
+public class LinuxBootTests(LinuxBootFixture fixture, ITestOutputHelper output) : IClassFixture<LinuxBootFixture>
 {
-    private void RequireBoot()
+    private GuestBootResult RequireBoot()
     {
-        Skip.If(boot.SkipReason is not null, boot.SkipReason);
-        output.WriteLine($"marker after {boot.MarkerAfter?.TotalSeconds:F1} s; run {boot.Total.TotalSeconds:F1} s; exit {boot.ExitStatus}");
-        output.WriteLine(boot.Stderr);
+        Skip.If(fixture.SkipReason is not null, fixture.SkipReason);
+        var r = fixture.Result!;
+        output.WriteLine($"marker after {r.MarkerAfter?.TotalSeconds:F1} s; run {r.Total.TotalSeconds:F1} s; exit {r.ExitStatus}");
+        output.WriteLine(r.Stderr);
+        return r;
     }
 
     [SkippableFact]
     public void TheInitramfsRunsAndPrintsItsMarker()
     {
-        RequireBoot();
+        var boot = RequireBoot();
         Assert.True(boot.MarkerAfter is not null, $"no marker on the console:\n{Tail(boot.Console)}");
         Assert.DoesNotContain("Kernel panic", boot.Console);
         Assert.DoesNotContain("Call Trace", boot.Console);
@@ -29,7 +31,7 @@ public class LinuxBootTests(LinuxBootFixture boot, ITestOutputHelper output) : I
     [SkippableFact]
     public void PoweroffEndsTheRunWithStatusOneThroughAcpiS5()
     {
-        RequireBoot();
+        var boot = RequireBoot();
         Assert.Contains("ACPI: PM: Preparing to enter system sleep state S5", boot.Console);
         Assert.Equal((int)VmExitCode.PowerOff, boot.ExitStatus);
     }
@@ -37,7 +39,7 @@ public class LinuxBootTests(LinuxBootFixture boot, ITestOutputHelper output) : I
     [SkippableFact]
     public void TheConsoleWorksBothWays()
     {
-        RequireBoot();
+        var boot = RequireBoot();
         Assert.Contains($"GOT:[{LinuxBootFixture.Typed}]", boot.Console);
     }
 
@@ -48,7 +50,7 @@ public class LinuxBootTests(LinuxBootFixture boot, ITestOutputHelper output) : I
     [SkippableFact]
     public void TimeIsKeptByTheTscAndTheTimerInterruptsGrow()
     {
-        RequireBoot();
+        var boot = RequireBoot();
         Assert.Matches(@"CLOCKSOURCE: tsc\r?\n", boot.Console);
         var first = Section(boot.Console, "INTERRUPTS-1", "INTERRUPTS-2");
         var second = Section(boot.Console, "INTERRUPTS-2", "END-INTERRUPTS");
@@ -62,7 +64,7 @@ public class LinuxBootTests(LinuxBootFixture boot, ITestOutputHelper output) : I
     [SkippableFact]
     public void LinuxFoundThePlatformInTheAcpiTables()
     {
-        RequireBoot();
+        var boot = RequireBoot();
         Assert.Contains("ACPI: Using ACPI (MADT) for SMP configuration information", boot.Console);
         Assert.Contains("IOAPIC[0]: apic_id 0, version 17, address 0xfec00000, GSI 0-31", boot.Console);
         Assert.Contains("hpet0: 8 comparators, 64-bit 10.000000 MHz counter", boot.Console);
