@@ -347,4 +347,25 @@ public sealed class Rtc
 
     /// <summary>The guest's offset from the host clock (kept across reset; saved in snapshots).</summary>
     public TimeSpan Offset => _offset;
+
+    /// <summary>What a battery keeps: the guest's time, registers A and B, and both banks (copies).</summary>
+    public RtcCmosState SaveCmos() => new(_offset, _dayOfWeekAdjust, _a, _b, (byte[])_ram.Clone(), (byte[])_extended.Clone());
+
+    /// <summary>
+    /// Takes the battery-backed state of an earlier instance, as a PC powering back up finds it: the time runs
+    /// on from the saved offset; register B comes back as after RESET (no interrupt enables) and without SET,
+    /// since the frozen copy a SET in progress held is not part of the state (the clock keeps running).
+    /// </summary>
+    public void RestoreCmos(RtcCmosState state)
+    {
+        state.Bank0.AsSpan(0, Math.Min(BankSize, state.Bank0.Length)).CopyTo(_ram);
+        state.Bank1.AsSpan(0, Math.Min(BankSize, state.Bank1.Length)).CopyTo(_extended);
+        _offset = state.Offset;
+        _dayOfWeekAdjust = ((state.DayOfWeekAdjust % 7) + 7) % 7;
+        _a = (byte)(state.A & ~AUpdateInProgress);
+        _b = (byte)(state.B & ~(BSet | BPeriodicInterruptEnable | BAlarmInterruptEnable | BUpdateEndedInterruptEnable | BSquareWaveEnable));
+        _c = 0;
+        _evaluatedTicks = GuestTicks;
+        DriveLine();
+    }
 }

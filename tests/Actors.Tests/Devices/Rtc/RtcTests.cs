@@ -239,6 +239,49 @@ public class RtcTests
     }
 
     [Fact]
+    public void ANewChipRestoredFromTheSavedCmosKeepsTimeRamAndModeButNoInterruptEnables()
+    {
+        Put(0x40, 0xA5);
+        _rtc.Write(ExtendedIndexPort, 0x7F);
+        _rtc.Write(ExtendedDataPort, 0x3C);
+        Put(RegisterB, B24Hour | BBinary | BUpdateEndedInterruptEnable);
+        Put(Year, 31);                        // binary now: the guest moves its clock to 2031
+        Put(RegisterA, 0x2F);                 // a 2 Hz periodic rate
+        var saved = _rtc.SaveCmos();
+        _clock.Advance(TimeSpan.FromSeconds(10)); // the VM is rebuilt meanwhile; the battery keeps the clock going
+
+        var irq = new RecordingIrqLine();
+        var next = new Actorvisor.Actors.Devices.Rtc.Rtc(_clock, irq);
+        next.RestoreCmos(saved);
+        byte Read(int index) { next.Write(IndexPort, (byte)index); return next.Read(DataPort); }
+        Assert.Equal(0xA5, Read(0x40));
+        next.Write(ExtendedIndexPort, 0x7F);
+        Assert.Equal(0x3C, next.Read(ExtendedDataPort));
+        Assert.Equal(B24Hour | BBinary, Read(RegisterB));      // the mode stays, UIE is gone as after RESET
+        Assert.Equal(0x2F, Read(RegisterA));
+        Assert.Equal(31, Read(Year));
+        Assert.Equal(20, Read(Century));
+        Assert.Equal(40, Read(Seconds));                       // 13:45:30 + 10 s, in binary
+        Assert.Equal(new DateTime(2031, 11, 26, 13, 45, 40, DateTimeKind.Utc), next.GuestTime);
+        Assert.Equal(0, Read(RegisterC));
+        Assert.False(irq.Level);
+    }
+
+    [Fact]
+    public void ASetInProgressIsDroppedOnRestoreAndTheClockRunsOn()
+    {
+        Put(RegisterB, BSet | B24Hour);
+        var saved = _rtc.SaveCmos();
+        var next = new Actorvisor.Actors.Devices.Rtc.Rtc(_clock);
+        next.RestoreCmos(saved);
+        next.Write(IndexPort, RegisterB);
+        Assert.Equal(B24Hour, next.Read(DataPort));
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        next.Write(IndexPort, Seconds);
+        Assert.Equal(0x31, next.Read(DataPort));
+    }
+
+    [Fact]
     public void IndexPortBit7IsTheNmiMaskAndNotPartOfTheIndex()
     {
         _rtc.Write(IndexPort, NmiDisable | 0x40);
