@@ -200,7 +200,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         var i8042 = Spawn(I8042Actor.Props(isaIrq), "i8042");
         var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
         var pm = Spawn(AcpiPmActor.Props(isaIrq, _timers), "acpi-pm");
-        var hpet = Spawn(HpetActor.Props(isaIrq, _timers), "hpet");
+        // The router also takes the HPET's LegacyReplacement switch, which cuts the PIT's IRQ 0 and the RTC's IRQ 8.
+        var hpet = Spawn(HpetActor.Props(isaIrq, _timers, legacyObserver: isaIrq), "hpet");
         bus = bus
             .AddPio(PitRegisters.IoBase, PitRegisters.IoSize, pit)
             .AddPio(PitRegisters.PortB, 1, pit)
