@@ -70,6 +70,73 @@ public class RtcTests
         Assert.Equal(expected, Get(Hours));
     }
 
+    [Theory]
+    [InlineData(0x12, 0)]                 // 12 AM is midnight
+    [InlineData(0x92, 12)]                // 12 PM is noon
+    [InlineData(0x81, 13)]
+    [InlineData(0x11, 11)]
+    public void TwelveHourBcdTimeWrittenUnderSetIsTheRightHourIn24HourMode(byte written, int hour)
+    {
+        Put(RegisterB, BSet);                // BCD, 12-hour, updates halted
+        Put(Hours, written);
+        Put(RegisterB, 0x00);
+        Assert.Equal(hour, _rtc.GuestTime.Hour);
+        Put(RegisterB, B24Hour);
+        Assert.Equal((byte)(hour / 10 << 4 | hour % 10), Get(Hours));
+    }
+
+    [Fact]
+    public void AlarmInTwelveHourModeMatchesThePmEncodedHour()
+    {
+        Put(RegisterB, 0x00);                // BCD, 12-hour: 13:45:30 reads 0x81
+        Assert.Equal(0x81, Get(Hours));
+        Put(SecondsAlarm, 0x32);
+        Put(MinutesAlarm, 0x45);
+        Put(HoursAlarm, 0x81);               // 1 PM
+        Put(RegisterB, BAlarmInterruptEnable);
+        var alarmAt = _clock.GetTimestamp() + 2 * TimeSpan.TicksPerSecond;
+        AdvanceTo(_rtc.NextDeadline()!.Value);
+        _rtc.OnTimer();
+        Assert.False(_irq.Level);            // 13:45:31: not yet
+        Assert.Equal(0, Get(RegisterC) & CAlarm);
+        AdvanceTo(_rtc.NextDeadline()!.Value);
+        _rtc.OnTimer();
+        Assert.True(_irq.Level);
+        Assert.Equal(alarmAt, _clock.GetTimestamp());
+        Assert.Equal(CInterruptRequest | CAlarm | CUpdateEnded, Get(RegisterC) & ~CPeriodic);
+        Assert.False(_irq.Level);            // reading C lowered IRQ 8
+        Assert.Equal(0, Get(RegisterC));     // and cleared the flags
+    }
+
+    /// <summary>Linux's mc146818_set_time: SET, divider reset, the time, SET off, the old divider back.</summary>
+    [Fact]
+    public void DividerResetHoldsTheTimeAndTheFirstUpdateComesHalfASecondAfterRelease()
+    {
+        _clock.Advance(TimeSpan.FromMilliseconds(250));                // 13:45:30.25
+        Get(RegisterC);                                                 // the periodic flag so far
+        Put(RegisterB, BSet | B24Hour);
+        Put(RegisterA, ADividerReset | 0x06);
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        Put(Seconds, 0x10);
+        Put(RegisterB, B24Hour | BUpdateEndedInterruptEnable);          // SET off: the divider still holds the time
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(0x10, Get(Seconds));
+        Assert.Equal(ADividerReset | 0x06, Get(RegisterA));             // no UIP while held
+        Assert.Null(_rtc.NextDeadline());                               // and no updates to wait for
+        Assert.Equal(0, Get(RegisterC));                                // nor periodic edges
+
+        Put(RegisterA, ADividerNormal | 0x06);
+        var released = _clock.GetTimestamp();
+        _clock.Advance(TimeSpan.FromMilliseconds(499));
+        Assert.Equal(0x10, Get(Seconds));
+        AdvanceTo(_rtc.NextDeadline()!.Value);
+        _rtc.OnTimer();
+        Assert.True(_irq.Level);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), _clock.GetElapsedTime(released, _clock.GetTimestamp()));
+        Assert.Equal(0x11, Get(Seconds));
+        Assert.Equal(0x45, Get(Minutes));
+    }
+
     [Fact]
     public void SetBitHaltsUpdatesAndTheGuestTimeRunsFromWhenItClears()
     {
