@@ -6,7 +6,8 @@ namespace Actorvisor.Host.Vm;
 /// <summary>
 /// Runs one VM to its end in a fresh ActorSystem: creates /user/vm-&lt;name&gt; (vm-&lt;name&gt;-boot&lt;n&gt; after a reboot), waits for its
 /// <see cref="VmProtocol.VmExited"/>, and returns the outcome. A guest reboot resets the VM in place: a new
-/// supervisor builds every device and vCPU again from power-on state, unless the config says
+/// supervisor builds every device and vCPU again from power-on state (all but the CMOS, kept in a
+/// <see cref="VmPersistentState"/>), unless the config says
 /// <see cref="VmConfig.NoReboot"/>. Console input is pumped by a background thread to whichever VM
 /// supervisor is current.
 /// </summary>
@@ -34,13 +35,15 @@ public static class VmRunner
         IActorRef? current = null;
         if (config.Input is { } input) StartInputPump(input, () => Volatile.Read(ref current));
         var boots = 0;
+        var persistent = new VmPersistentState(); // the CMOS outlives each boot's VM
+
         while (true)
         {
             boots++;
             var exited = new TaskCompletionSource<VmProtocol.VmExited>(TaskCreationOptions.RunContinuationsAsynchronously);
             var listener = system.ActorOf(Props.Create(() => new ExitListener(exited, config.Name)), $"exit-listener-{boots}");
             // After a reboot the new supervisor gets a fresh name: the old one's may not be released yet.
-            var vm = system.ActorOf(VmSupervisor.Props(config, listener, totals), boots == 1 ? $"vm-{config.Name}" : $"vm-{config.Name}-boot{boots}");
+            var vm = system.ActorOf(VmSupervisor.Props(config, listener, totals, persistent), boots == 1 ? $"vm-{config.Name}" : $"vm-{config.Name}-boot{boots}");
             Volatile.Write(ref current, vm);
             listener.Tell(new ExitListener.WatchVm(vm));
             var outcome = exited.Task.GetAwaiter().GetResult();

@@ -47,6 +47,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private int VcpuCount => _config.Topology.Cpus;
     private readonly IActorRef _reportTo;
     private readonly VcpuTotals? _totals;
+    private readonly VmPersistentState? _persistent;
     private readonly HashSet<int> _haltedForGood = new();
     private readonly HashSet<IActorRef> _children = new();
     private GuestMemory? _memory;
@@ -67,14 +68,16 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     }
 
     /// <param name="totals">Where the vCPUs add what they executed when they stop (null: nowhere).</param>
-    public static Props Props(VmConfig config, IActorRef reportTo, VcpuTotals? totals = null) =>
-        Akka.Actor.Props.Create(() => new VmSupervisor(config, reportTo, totals));
+    /// <param name="persistent">What outlives this instance across guest reboots (the CMOS); null: power-on state.</param>
+    public static Props Props(VmConfig config, IActorRef reportTo, VcpuTotals? totals = null, VmPersistentState? persistent = null) =>
+        Akka.Actor.Props.Create(() => new VmSupervisor(config, reportTo, totals, persistent));
 
-    public VmSupervisor(VmConfig config, IActorRef reportTo, VcpuTotals? totals = null)
+    public VmSupervisor(VmConfig config, IActorRef reportTo, VcpuTotals? totals = null, VmPersistentState? persistent = null)
     {
         _config = config;
         _reportTo = reportTo;
         _totals = totals;
+        _persistent = persistent;
         Running();
     }
 
@@ -193,11 +196,12 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         _timers = new HostTimerService(TimeProvider.System, $"timers-{_config.Name}");
         var pit = Spawn(PitActor.Props(isaIrq, _timers), "pit");
         var below4G = Math.Min(_memory.RamSize, GuestMemory.PciHoleStart);
-        var rtc = Spawn(RtcActor.Props(isaIrq, _timers, below4G, _memory.RamSize - below4G, VcpuCount), "rtc");
+        var rtc = Spawn(RtcActor.Props(isaIrq, _timers, below4G, _memory.RamSize - below4G, VcpuCount, _persistent?.Cmos), "rtc");
         var i8042 = Spawn(I8042Actor.Props(isaIrq), "i8042");
         var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
         var pm = Spawn(AcpiPmActor.Props(isaIrq, _timers), "acpi-pm");
-        var hpet = Spawn(HpetActor.Props(isaIrq, _timers), "hpet");
+        // The router also takes the HPET's LegacyReplacement switch, which cuts the PIT's IRQ 0 and the RTC's IRQ 8.
+        var hpet = Spawn(HpetActor.Props(isaIrq, _timers, legacyObserver: isaIrq), "hpet");
         bus = bus
             .AddPio(PitRegisters.IoBase, PitRegisters.IoSize, pit)
             .AddPio(PitRegisters.PortB, 1, pit)

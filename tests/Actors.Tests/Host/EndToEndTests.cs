@@ -190,6 +190,59 @@ public class EndToEndTests
         }
     }
 
+    /// <summary>
+    /// Reads CMOS NVRAM byte 0x40, prints it as a digit and a newline, writes it back plus one and resets
+    /// through the i8042: a boot count kept in the RTC's RAM.
+    /// </summary>
+    private static byte[] CountBootsInCmos() => GuestImages.Assemble(16, 0x7C00, a =>
+    {
+        var stop = a.CreateLabel();
+        a.mov(al, 0x40);
+        a.@out(0x70, al);
+        a.@in(al, 0x71);
+        a.mov(bl, al);
+        a.add(al, (byte)'0');
+        a.mov(dx, 0x3F8);
+        a.@out(dx, al);
+        a.mov(al, (byte)'\n');
+        a.@out(dx, al);
+        a.inc(bl);
+        a.mov(al, 0x40);
+        a.@out(0x70, al);
+        a.mov(al, bl);
+        a.@out(0x71, al);
+        a.mov(al, 0xFE);
+        a.@out(0x64, al);
+        a.Label(ref stop);
+        a.hlt();
+        a.jmp(stop);
+    });
+
+    /// <summary>
+    /// A reboot rebuilds the VM but not its CMOS: each boot reads what the previous one wrote to NVRAM, as on
+    /// a PC whose RTC runs on its battery.
+    /// </summary>
+    [Fact]
+    public void CmosNvramSurvivesRebootsInPlace()
+    {
+        var path = GuestImages.WriteTemp(CountBootsInCmos(), ".img");
+        try
+        {
+            using var stdout = new WatchedOutput();
+            using var keys = new BlockingInput();
+            var stderr = new StringWriter();
+            var run = Task.Run(() => ActorvisorCli.Run(["run", "--kernel", path], stdout, stderr, new Actorvisor.Host.Vm.ConsoleInput(keys, IsTerminal: true)));
+            Assert.True(stdout.WaitFor(s => s.Contains("3\n"), TimeSpan.FromSeconds(60)), $"fewer than four boots: '{stdout.Text}'");
+            keys.Type([0x01, (byte)'x']);
+            Assert.True(run.Wait(TimeSpan.FromSeconds(60)), "Ctrl-A x did not end the run");
+            Assert.StartsWith("0\n1\n2\n3\n", stdout.Text);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     private sealed class WatchedOutput : MemoryStream
     {
         private readonly object _lock = new();

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Actorvisor.Actors.Devices.Hpet;
 using Actorvisor.Kernel.Messages;
 
 namespace Actorvisor.Actors.Devices.IsaIrq;
@@ -16,6 +17,14 @@ namespace Actorvisor.Actors.Devices.IsaIrq;
 /// once more after it had already dropped. Sent directly, the deassert is in the controller's mailbox before
 /// the device answers the read, so before the vCPU can send the EOI.
 /// </para>
+/// <para>
+/// The HPET's LegacyReplacement (IA-PC HPET 1.0a 2.3.5: timer 0 on IRQ 0, timer 1 on IRQ 8, the 8254 and
+/// RTC interrupts cut off meanwhile) is a switch here: the HPET tells the router
+/// <see cref="HpetProtocol.LegacyReplacementChanged"/>, and while it is on, IRQ 0 and IRQ 8 carry only what
+/// that sender raises; every other source's changes on them are recorded but not forwarded. The router keeps
+/// both sides' levels, so flipping the switch moves each line to the level of the side that now drives it
+/// (an RTC interrupt still pending when the HPET lets go reaches the controllers then).
+/// </para>
 /// </summary>
 public sealed class IsaIrqRouter : MinimalActorRef, IDisposable
 {
@@ -23,6 +32,15 @@ public sealed class IsaIrqRouter : MinimalActorRef, IDisposable
     public const int PitIrq = 0, PitIoApicPin = 2;
 
     private readonly IActorRef _pic, _ioapic, _apicBus, _lines;
+
+    /// <summary>The ISA IRQs LegacyReplacement takes over: the PIT's and the RTC's.</summary>
+    public const int RtcIrq = 8;
+    private readonly object _legacyLock = new();
+    /// <summary>The HPET (the sender of LegacyReplacementChanged), and whether it holds IRQ 0 and 8 now.</summary>
+    private IActorRef? _replacement;
+    private bool _replacing;
+    /// <summary>Levels on IRQ 0 and 8 (index 0 and 1) from the legacy devices and from the HPET.</summary>
+    private readonly bool[] _legacyLevel = new bool[2], _replacementLevel = new bool[2];
 
     public override ActorPath Path { get; }
     public override IActorRefProvider Provider { get; }
@@ -44,6 +62,63 @@ public sealed class IsaIrqRouter : MinimalActorRef, IDisposable
     {
         switch (message)
         {
+            case InterruptProtocol.SetIrq m when m.Gsi is PitIrq or RtcIrq:
+                lock (_legacyLock)
+                {
+                    var fromReplacement = IsReplacement(sender);
+                    (fromReplacement ? _replacementLevel : _legacyLevel)[Slot(m.Gsi)] = m.Level;
+                    if (fromReplacement == _replacing) Forward(m, sender);
+                }
+                break;
+            case InterruptProtocol.PulseIrq m when m.Gsi is PitIrq or RtcIrq:
+                lock (_legacyLock)
+                {
+                    if (IsReplacement(sender) == _replacing) Forward(m, sender);
+                }
+                break;
+            case InterruptProtocol.SetIrq or InterruptProtocol.PulseIrq:
+                Forward(message, sender);
+                break;
+            case InterruptProtocol.Msi m:
+                _apicBus.Tell(m, sender);
+                break;
+            case HpetProtocol.LegacyReplacementChanged m:
+                SwitchLegacyReplacement(m.Active, sender);
+                break;
+        }
+    }
+
+    /// <summary>Whether IRQ 0 and 8 belong to the HPET now (tests, state dumps).</summary>
+    public bool LegacyReplacementActive
+    {
+        get { lock (_legacyLock) return _replacing; }
+    }
+
+    private static int Slot(int gsi) => gsi == PitIrq ? 0 : 1;
+
+    private bool IsReplacement(IActorRef sender) => _replacement is { } r && r.Equals(sender);
+
+    private void SwitchLegacyReplacement(bool active, IActorRef sender)
+    {
+        lock (_legacyLock)
+        {
+            if (sender is null || sender.IsNobody()) return; // only a device can own the lines
+            _replacement = sender;
+            if (active == _replacing) return;
+            _replacing = active;
+            foreach (var gsi in new[] { PitIrq, RtcIrq })
+            {
+                var before = (active ? _legacyLevel : _replacementLevel)[Slot(gsi)];
+                var after = (active ? _replacementLevel : _legacyLevel)[Slot(gsi)];
+                if (before != after) Forward(new InterruptProtocol.SetIrq(gsi, after), sender);
+            }
+        }
+    }
+
+    private void Forward(object message, IActorRef sender)
+    {
+        switch (message)
+        {
             case InterruptProtocol.SetIrq m:
                 if (m.Gsi is >= 0 and < IsaIrqCount) _pic.Tell(m, sender);
                 _ioapic.Tell(m with { Gsi = IoApicPin(m.Gsi) }, sender);
@@ -53,9 +128,6 @@ public sealed class IsaIrqRouter : MinimalActorRef, IDisposable
                 if (m.Gsi is >= 0 and < IsaIrqCount) _pic.Tell(m, sender);
                 _ioapic.Tell(m with { Gsi = IoApicPin(m.Gsi) }, sender);
                 _lines.Tell(m, sender);
-                break;
-            case InterruptProtocol.Msi m:
-                _apicBus.Tell(m, sender);
                 break;
         }
     }

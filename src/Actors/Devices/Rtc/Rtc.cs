@@ -11,8 +11,10 @@ namespace Actorvisor.Actors.Devices.Rtc;
 /// value). IRQF (and IRQ 8, through <see cref="IIrqLine"/>) rises when a flag and its enable are both set;
 /// reading register C clears the flags and lowers the line. The owner arms a timer for
 /// <see cref="NextDeadline"/> and calls <see cref="OnTimer"/> so interrupts come without polling.
-/// UIP is set for the 244 µs before each second boundary. The divider bits of register A are stored; the
-/// time base always runs (a divider held in reset is not modelled).
+/// UIP is set for the 244 µs before each second boundary. Divider bits 11x in register A hold the divider chain
+/// in reset: the time stops at its whole second (no updates, no periodic edges) and the first update comes
+/// half a second after the guest writes an operating divider back (datasheet, "Divider Control"), as Linux's
+/// mc146818_set_time relies on; the other divider values are stored only (the time base always runs).
 /// </summary>
 public sealed class Rtc
 {
@@ -28,6 +30,8 @@ public sealed class Rtc
     /// <summary>While SET is 1: the time registers as the guest wrote them (index 0x0A holds the century).</summary>
     private readonly byte[] _setRegisters = new byte[11];
     private long _evaluatedTicks;
+    /// <summary>While the divider chain is held in reset: the guest's time, stopped at a whole second.</summary>
+    private long? _heldTicks;
 
     public Rtc(TimeProvider clock, IIrqLine? irq8 = null)
     {
@@ -43,7 +47,9 @@ public sealed class Rtc
     /// <summary>The guest's idea of UTC now.</summary>
     public DateTime GuestTime => new(GuestTicks, DateTimeKind.Utc);
 
-    private long GuestTicks => Math.Clamp(_clock.GetUtcNow().UtcDateTime.Ticks + _offset.Ticks, DateTime.MinValue.Ticks, DateTime.MaxValue.Ticks);
+    private long GuestTicks => _heldTicks ?? RunningTicks;
+
+    private long RunningTicks => Math.Clamp(_clock.GetUtcNow().UtcDateTime.Ticks + _offset.Ticks, DateTime.MinValue.Ticks, DateTime.MaxValue.Ticks);
 
     private bool Binary => (_b & BBinary) != 0;
     private bool Hours24 => (_b & B24Hour) != 0;
@@ -125,7 +131,17 @@ public sealed class Rtc
                 break;
             case RegisterA:
                 Evaluate();
+                var wasHeld = _heldTicks is not null;
                 _a = (byte)(value & ~AUpdateInProgress);
+                if (DividerHeld(_a) && !wasHeld)
+                    _heldTicks = GuestTicks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond;
+                else if (!DividerHeld(_a) && _heldTicks is { } held)
+                {
+                    // The held second reads on for half a second, then the first update counts on from it.
+                    _heldTicks = null;
+                    _offset = TimeSpan.FromTicks(held + TimeSpan.TicksPerSecond / 2 - _clock.GetUtcNow().UtcDateTime.Ticks);
+                    _evaluatedTicks = GuestTicks;
+                }
                 break;
             case RegisterB:
                 Evaluate();
@@ -236,15 +252,18 @@ public sealed class Rtc
         _dayOfWeekAdjust = 0;
         var writtenDow = DecodeField(r[RtcRegisters.DayOfWeek]) - 1;
         if (writtenDow is >= 0 and < 7) _dayOfWeekAdjust = ((writtenDow - (int)t.DayOfWeek) % 7 + 7) % 7;
-        _offset = t - now;
+        if (_heldTicks is not null) _heldTicks = t.Ticks; // it starts half a second after the divider runs again
+        else _offset = t - now;
         _evaluatedTicks = GuestTicks; // a time change is not an update cycle: no flags for the jump
     }
 
     // ---- update cycle, flags, interrupt ----
 
+    private static bool DividerHeld(byte a) => (a & ADividerReset) == ADividerReset;
+
     private bool UpdateInProgress()
     {
-        if (Setting) return false;
+        if (Setting || _heldTicks is not null) return false;
         var toBoundary = TimeSpan.TicksPerSecond - GuestTicks % TimeSpan.TicksPerSecond;
         return toBoundary <= UpdateInProgressMicroseconds * 10;
     }
@@ -311,7 +330,7 @@ public sealed class Rtc
     /// </summary>
     public long? NextDeadline()
     {
-        if ((_c & CInterruptRequest) != 0) return null;
+        if ((_c & CInterruptRequest) != 0 || _heldTicks is not null) return null;
         var now = GuestTicks;
         long? next = null;
         var period = PeriodCycles;
@@ -347,4 +366,31 @@ public sealed class Rtc
 
     /// <summary>The guest's offset from the host clock (kept across reset; saved in snapshots).</summary>
     public TimeSpan Offset => _offset;
+
+    /// <summary>What a battery keeps: the guest's time, registers A and B, and both banks (copies).</summary>
+    public RtcCmosState SaveCmos()
+    {
+        // A held time is kept as the offset it has now; the restored chip holds it again from register A.
+        var offset = _heldTicks is { } held ? TimeSpan.FromTicks(held - _clock.GetUtcNow().UtcDateTime.Ticks) : _offset;
+        return new(offset, _dayOfWeekAdjust, _a, _b, (byte[])_ram.Clone(), (byte[])_extended.Clone());
+    }
+
+    /// <summary>
+    /// Takes the battery-backed state of an earlier instance, as a PC powering back up finds it: the time runs
+    /// on from the saved offset; register B comes back as after RESET (no interrupt enables) and without SET,
+    /// since the frozen copy a SET in progress held is not part of the state (the clock keeps running).
+    /// </summary>
+    public void RestoreCmos(RtcCmosState state)
+    {
+        state.Bank0.AsSpan(0, Math.Min(BankSize, state.Bank0.Length)).CopyTo(_ram);
+        state.Bank1.AsSpan(0, Math.Min(BankSize, state.Bank1.Length)).CopyTo(_extended);
+        _offset = state.Offset;
+        _dayOfWeekAdjust = ((state.DayOfWeekAdjust % 7) + 7) % 7;
+        _a = (byte)(state.A & ~AUpdateInProgress);
+        _heldTicks = DividerHeld(_a) ? RunningTicks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond : null;
+        _b = (byte)(state.B & ~(BSet | BPeriodicInterruptEnable | BAlarmInterruptEnable | BUpdateEndedInterruptEnable | BSquareWaveEnable));
+        _c = 0;
+        _evaluatedTicks = GuestTicks;
+        DriveLine();
+    }
 }

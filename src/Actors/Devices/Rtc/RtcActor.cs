@@ -9,7 +9,9 @@ namespace Actorvisor.Actors.Devices.Rtc;
 /// The actor around an <see cref="Rtc"/>: port accesses at 0x70-0x73 become model calls, IRQF becomes
 /// <see cref="InterruptProtocol.SetIrq"/> for GSI 8 to the ISA interrupt target, and after every message
 /// the model's next event is armed on the kernel timer service. <see cref="LifecycleProtocol.Reset"/>
-/// resets the chip and keeps its time and RAM.
+/// resets the chip and keeps its time and RAM. With a <see cref="CmosStore"/> the time and RAM also outlive
+/// the actor: it restores from the store at start and stores after every guest write, so a VM rebuilt for
+/// a guest reboot finds the clock and NVRAM its previous instance left.
 /// </summary>
 public sealed class RtcActor : ReceiveActor
 {
@@ -17,15 +19,21 @@ public sealed class RtcActor : ReceiveActor
 
     private readonly Rtc _rtc;
     private readonly DeviceTimer _timer;
+    private readonly CmosStore? _cmos;
 
     /// <param name="ramBelow4G">Guest RAM below the PCI hole, for the BIOS memory-size bytes.</param>
     /// <param name="ramAbove4G">Guest RAM from 4 GiB up.</param>
-    public static Props Props(IActorRef isaTarget, ITimerService timers, ulong ramBelow4G, ulong ramAbove4G, int cpus) =>
-        Akka.Actor.Props.Create(() => new RtcActor(isaTarget, timers, ramBelow4G, ramAbove4G, cpus));
+    /// <param name="cmos">The battery-backed state shared across VM instances; null for none (power-on every time).</param>
+    public static Props Props(IActorRef isaTarget, ITimerService timers, ulong ramBelow4G, ulong ramAbove4G, int cpus,
+        CmosStore? cmos = null) =>
+        Akka.Actor.Props.Create(() => new RtcActor(isaTarget, timers, ramBelow4G, ramAbove4G, cpus, cmos));
 
-    public RtcActor(IActorRef isaTarget, ITimerService timers, ulong ramBelow4G, ulong ramAbove4G, int cpus)
+    public RtcActor(IActorRef isaTarget, ITimerService timers, ulong ramBelow4G, ulong ramAbove4G, int cpus, CmosStore? cmos)
     {
         _rtc = new Rtc(timers.Clock, new MessageIrqLine(isaTarget, Irq, Self));
+        _cmos = cmos;
+        if (cmos?.Current is { } saved) _rtc.RestoreCmos(saved);
+        // The memory-size bytes describe this VM, whatever an earlier one left there.
         _rtc.SetMemorySize(ramBelow4G, ramAbove4G, cpus);
         _timer = new DeviceTimer(timers, Self);
 
@@ -39,6 +47,8 @@ public sealed class RtcActor : ReceiveActor
         Receive<PioWrite>(m =>
         {
             for (var i = 0; i < m.Size; i++) _rtc.Write(m.Offset + i, (byte)(m.Value >> (8 * i)));
+            // Writes are rare (a clock set, an NVRAM byte): keeping the store current on each costs nothing.
+            _cmos?.Store(_rtc.SaveCmos());
             Rearm();
         });
         Receive<TimerExpired>(m =>
@@ -58,5 +68,9 @@ public sealed class RtcActor : ReceiveActor
 
     protected override void PreStart() => Rearm();
 
-    protected override void PostStop() => _timer.Cancel();
+    protected override void PostStop()
+    {
+        _timer.Cancel();
+        _cmos?.Store(_rtc.SaveCmos());
+    }
 }

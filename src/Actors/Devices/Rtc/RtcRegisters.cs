@@ -33,6 +33,8 @@ public static class RtcRegisters
     public const byte ADividerMask = 0x70;
     /// <summary>DV2-DV0 = 010: the 32.768 kHz time base, oscillator on.</summary>
     public const byte ADividerNormal = 0x20;
+    /// <summary>DV2-DV1 = 11: the divider chain held in reset (Linux sets this while it writes the time).</summary>
+    public const byte ADividerReset = 0x60;
     public const byte ARateMask = 0x0F;
     /// <summary>UIP is set this long before each update (tBUC).</summary>
     public const long UpdateInProgressMicroseconds = 244;

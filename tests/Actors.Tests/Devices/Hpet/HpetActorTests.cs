@@ -53,6 +53,33 @@ public class HpetActorTests : TestKit
         Assert.Null(Status(hpet).ArmedDeadline);
     }
 
+    /// <summary>As the VM supervisor wires it: the HPET's observer is the ISA router itself.</summary>
+    [Fact]
+    public void LegacyReplacementThroughTheIsaRouterSilencesThePitUntilTheHpetLetsGo()
+    {
+        var pic = CreateTestProbe();
+        var pit = CreateTestProbe().Ref;
+        using var router = new Actorvisor.Actors.Devices.IsaIrq.IsaIrqRouter(Sys, pic, CreateTestProbe(), CreateTestProbe(),
+            Sys.ActorOf(Actorvisor.Actors.Devices.IsaIrq.IrqLinesActor.Props()));
+        var hpet = Sys.ActorOf(HpetActor.Props(router, _timers, router, TimeSpan.Zero));
+        hpet.Tell(Write(TimerConfig(0), 4, InterruptEnable | Periodic | ValueSet | Mode32));
+        hpet.Tell(Write(TimerComparator(0), 4, 10_000));
+        hpet.Tell(Write(TimerComparator(0), 4, 10_000));
+        hpet.Tell(Write(Configuration, 4, Enable | LegacyRoute));
+        Status(hpet);                                                       // the switch was told before this reply
+        Assert.True(router.LegacyReplacementActive);
+        router.Tell(new InterruptProtocol.PulseIrq(0), pit);
+        pic.ExpectNoMsg(TimeSpan.FromMilliseconds(100));                    // the 8254's IRQ 0 is cut off
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, _timers.RunDue());
+        Assert.Equal(0, pic.ExpectMsg<InterruptProtocol.PulseIrq>(Wait).Gsi); // HPET timer 0 drives it instead
+        hpet.Tell(Write(Configuration, 4, 0));
+        Status(hpet);
+        Assert.False(router.LegacyReplacementActive);
+        router.Tell(new InterruptProtocol.PulseIrq(0), pit);
+        Assert.Equal(0, pic.ExpectMsg<InterruptProtocol.PulseIrq>(Wait).Gsi);
+    }
+
     [Fact]
     public void LevelTimerOnAnIoApicPinIsSetUntilStatusIsCleared()
     {

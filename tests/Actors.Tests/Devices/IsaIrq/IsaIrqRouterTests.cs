@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using Actorvisor.Actors.Cpu.Lapic;
+using Actorvisor.Actors.Devices.Hpet;
 using Actorvisor.Actors.Devices.IsaIrq;
 using Actorvisor.Kernel.Messages;
 using static Actorvisor.Kernel.Messages.InterruptProtocol;
@@ -35,6 +36,51 @@ public class IsaIrqRouterTests : TestKit
         var lines = ExpectMsg<IrqLinesActor.Lines>(Wait).ByGsi;
         Assert.Equal((true, 1L), lines[4]);
         Assert.Equal((false, 1L), lines[0]);
+    }
+
+    [Fact]
+    public void LegacyReplacementCutsThePitAndRtcOffIrq0And8AndGivesThemBack()
+    {
+        var pic = CreateTestProbe();
+        var ioapic = CreateTestProbe();
+        var pit = CreateTestProbe().Ref;
+        var rtc = CreateTestProbe().Ref;
+        var uart = CreateTestProbe().Ref;
+        var hpet = CreateTestProbe().Ref;
+        using var isa = new IsaIrqRouter(Sys, pic, ioapic, CreateTestProbe(), Sys.ActorOf(IrqLinesActor.Props()));
+        var quiet = TimeSpan.FromMilliseconds(100);
+
+        isa.Tell(new SetIrq(8, true), rtc);                       // an RTC interrupt is pending when the HPET takes over
+        Assert.True(pic.ExpectMsg<SetIrq>(Wait).Level);
+        isa.Tell(new HpetProtocol.LegacyReplacementChanged(true), hpet);
+        Assert.True(isa.LegacyReplacementActive);
+        var drop = pic.ExpectMsg<SetIrq>(Wait);                   // the RTC's level no longer reaches the pin
+        Assert.Equal((8, false), (drop.Gsi, drop.Level));
+        Assert.True(ioapic.ExpectMsg<SetIrq>(Wait).Level);        // the IOAPIC pin follows the same way
+        Assert.False(ioapic.ExpectMsg<SetIrq>(Wait).Level);
+
+        isa.Tell(new PulseIrq(0), pit);                           // the PIT's and RTC's changes are recorded only
+        isa.Tell(new SetIrq(8, false), rtc);
+        isa.Tell(new SetIrq(8, true), rtc);
+        pic.ExpectNoMsg(quiet);
+        isa.Tell(new SetIrq(4, true), uart);                      // other lines are untouched
+        Assert.Equal(4, pic.ExpectMsg<SetIrq>(Wait).Gsi);
+        isa.Tell(new PulseIrq(0), hpet);                          // HPET timer 0 owns IRQ 0 (IOAPIC pin 2)
+        Assert.Equal(0, pic.ExpectMsg<PulseIrq>(Wait).Gsi);
+        isa.Tell(new SetIrq(8, true), hpet);                      // a level-triggered timer 1 on IRQ 8
+        var raised = pic.ExpectMsg<SetIrq>(Wait);
+        Assert.Equal((8, true), (raised.Gsi, raised.Level));
+        isa.Tell(new SetIrq(8, false), hpet);
+        Assert.False(pic.ExpectMsg<SetIrq>(Wait).Level);
+
+        isa.Tell(new HpetProtocol.LegacyReplacementChanged(false), hpet);
+        Assert.False(isa.LegacyReplacementActive);
+        var back = pic.ExpectMsg<SetIrq>(Wait);                   // the RTC raised 8 meanwhile: it shows again
+        Assert.Equal((8, true), (back.Gsi, back.Level));
+        isa.Tell(new PulseIrq(0), pit);
+        Assert.Equal(0, pic.ExpectMsg<PulseIrq>(Wait).Gsi);
+        isa.Tell(new PulseIrq(0), hpet);                          // the HPET no longer owns IRQ 0
+        pic.ExpectNoMsg(quiet);
     }
 
     [Fact]

@@ -70,6 +70,73 @@ public class RtcTests
         Assert.Equal(expected, Get(Hours));
     }
 
+    [Theory]
+    [InlineData(0x12, 0)]                 // 12 AM is midnight
+    [InlineData(0x92, 12)]                // 12 PM is noon
+    [InlineData(0x81, 13)]
+    [InlineData(0x11, 11)]
+    public void TwelveHourBcdTimeWrittenUnderSetIsTheRightHourIn24HourMode(byte written, int hour)
+    {
+        Put(RegisterB, BSet);                // BCD, 12-hour, updates halted
+        Put(Hours, written);
+        Put(RegisterB, 0x00);
+        Assert.Equal(hour, _rtc.GuestTime.Hour);
+        Put(RegisterB, B24Hour);
+        Assert.Equal((byte)(hour / 10 << 4 | hour % 10), Get(Hours));
+    }
+
+    [Fact]
+    public void AlarmInTwelveHourModeMatchesThePmEncodedHour()
+    {
+        Put(RegisterB, 0x00);                // BCD, 12-hour: 13:45:30 reads 0x81
+        Assert.Equal(0x81, Get(Hours));
+        Put(SecondsAlarm, 0x32);
+        Put(MinutesAlarm, 0x45);
+        Put(HoursAlarm, 0x81);               // 1 PM
+        Put(RegisterB, BAlarmInterruptEnable);
+        var alarmAt = _clock.GetTimestamp() + 2 * TimeSpan.TicksPerSecond;
+        AdvanceTo(_rtc.NextDeadline()!.Value);
+        _rtc.OnTimer();
+        Assert.False(_irq.Level);            // 13:45:31: not yet
+        Assert.Equal(0, Get(RegisterC) & CAlarm);
+        AdvanceTo(_rtc.NextDeadline()!.Value);
+        _rtc.OnTimer();
+        Assert.True(_irq.Level);
+        Assert.Equal(alarmAt, _clock.GetTimestamp());
+        Assert.Equal(CInterruptRequest | CAlarm | CUpdateEnded, Get(RegisterC) & ~CPeriodic);
+        Assert.False(_irq.Level);            // reading C lowered IRQ 8
+        Assert.Equal(0, Get(RegisterC));     // and cleared the flags
+    }
+
+    /// <summary>Linux's mc146818_set_time: SET, divider reset, the time, SET off, the old divider back.</summary>
+    [Fact]
+    public void DividerResetHoldsTheTimeAndTheFirstUpdateComesHalfASecondAfterRelease()
+    {
+        _clock.Advance(TimeSpan.FromMilliseconds(250));                // 13:45:30.25
+        Get(RegisterC);                                                 // the periodic flag so far
+        Put(RegisterB, BSet | B24Hour);
+        Put(RegisterA, ADividerReset | 0x06);
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        Put(Seconds, 0x10);
+        Put(RegisterB, B24Hour | BUpdateEndedInterruptEnable);          // SET off: the divider still holds the time
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(0x10, Get(Seconds));
+        Assert.Equal(ADividerReset | 0x06, Get(RegisterA));             // no UIP while held
+        Assert.Null(_rtc.NextDeadline());                               // and no updates to wait for
+        Assert.Equal(0, Get(RegisterC));                                // nor periodic edges
+
+        Put(RegisterA, ADividerNormal | 0x06);
+        var released = _clock.GetTimestamp();
+        _clock.Advance(TimeSpan.FromMilliseconds(499));
+        Assert.Equal(0x10, Get(Seconds));
+        AdvanceTo(_rtc.NextDeadline()!.Value);
+        _rtc.OnTimer();
+        Assert.True(_irq.Level);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), _clock.GetElapsedTime(released, _clock.GetTimestamp()));
+        Assert.Equal(0x11, Get(Seconds));
+        Assert.Equal(0x45, Get(Minutes));
+    }
+
     [Fact]
     public void SetBitHaltsUpdatesAndTheGuestTimeRunsFromWhenItClears()
     {
@@ -236,6 +303,49 @@ public class RtcTests
         Assert.Equal(0x77, _rtc.Read(ExtendedDataPort));
         Assert.Equal(0x30, Get(Year));
         Assert.Equal(0x32, Get(Seconds));
+    }
+
+    [Fact]
+    public void ANewChipRestoredFromTheSavedCmosKeepsTimeRamAndModeButNoInterruptEnables()
+    {
+        Put(0x40, 0xA5);
+        _rtc.Write(ExtendedIndexPort, 0x7F);
+        _rtc.Write(ExtendedDataPort, 0x3C);
+        Put(RegisterB, B24Hour | BBinary | BUpdateEndedInterruptEnable);
+        Put(Year, 31);                        // binary now: the guest moves its clock to 2031
+        Put(RegisterA, 0x2F);                 // a 2 Hz periodic rate
+        var saved = _rtc.SaveCmos();
+        _clock.Advance(TimeSpan.FromSeconds(10)); // the VM is rebuilt meanwhile; the battery keeps the clock going
+
+        var irq = new RecordingIrqLine();
+        var next = new Actorvisor.Actors.Devices.Rtc.Rtc(_clock, irq);
+        next.RestoreCmos(saved);
+        byte Read(int index) { next.Write(IndexPort, (byte)index); return next.Read(DataPort); }
+        Assert.Equal(0xA5, Read(0x40));
+        next.Write(ExtendedIndexPort, 0x7F);
+        Assert.Equal(0x3C, next.Read(ExtendedDataPort));
+        Assert.Equal(B24Hour | BBinary, Read(RegisterB));      // the mode stays, UIE is gone as after RESET
+        Assert.Equal(0x2F, Read(RegisterA));
+        Assert.Equal(31, Read(Year));
+        Assert.Equal(20, Read(Century));
+        Assert.Equal(40, Read(Seconds));                       // 13:45:30 + 10 s, in binary
+        Assert.Equal(new DateTime(2031, 11, 26, 13, 45, 40, DateTimeKind.Utc), next.GuestTime);
+        Assert.Equal(0, Read(RegisterC));
+        Assert.False(irq.Level);
+    }
+
+    [Fact]
+    public void ASetInProgressIsDroppedOnRestoreAndTheClockRunsOn()
+    {
+        Put(RegisterB, BSet | B24Hour);
+        var saved = _rtc.SaveCmos();
+        var next = new Actorvisor.Actors.Devices.Rtc.Rtc(_clock);
+        next.RestoreCmos(saved);
+        next.Write(IndexPort, RegisterB);
+        Assert.Equal(B24Hour, next.Read(DataPort));
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        next.Write(IndexPort, Seconds);
+        Assert.Equal(0x31, next.Read(DataPort));
     }
 
     [Fact]
