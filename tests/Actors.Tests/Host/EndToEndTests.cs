@@ -229,7 +229,7 @@ public class EndToEndTests
         try
         {
             using var stdout = new WatchedOutput();
-            using var keys = new BlockingInput();
+            using var keys = new TypedInput();
             var stderr = new StringWriter();
             var run = Task.Run(() => ActorvisorCli.Run(["run", "--kernel", path], stdout, stderr, new Actorvisor.Host.Vm.ConsoleInput(keys, IsTerminal: true)));
             Assert.True(stdout.WaitFor(s => s.Contains("3\n"), TimeSpan.FromSeconds(60)), $"fewer than four boots: '{stdout.Text}'");

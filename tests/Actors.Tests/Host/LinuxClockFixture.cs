@@ -1,13 +1,8 @@
-using System.Diagnostics;
-using System.Text;
-using Actorvisor.Host;
-using Actorvisor.Host.Guest;
-using Actorvisor.Host.Vm;
-
 namespace Actorvisor.Actors.Tests.Host;
 
 /// <summary>
-/// One boot of the default guest with `clocksource=hpet` for <see cref="LinuxClockTests"/>: the /init
+/// One boot of the default guest with `clocksource=hpet` on four vCPUs (two sockets of two cores) for
+/// <see cref="LinuxClockTests"/> and <see cref="LinuxSmpTests"/>: the /init reports the CPUs Linux brought up,
 /// measures its uptime across a 10 s sleep, reads and writes the RTC with hwclock and sets an RTC alarm
 /// through sysfs. Each console line is stamped with the host's elapsed time when it arrives, so the guest's
 /// clock can be held against the host's.
@@ -20,6 +15,10 @@ public sealed class LinuxClockFixture
         mount -t sysfs sysfs /sys
         mount -t devtmpfs devtmpfs /dev
         echo "CS: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+        echo "NPROC: $(nproc)"
+        echo "SOCKETS: $(grep 'physical id' /proc/cpuinfo | sort -u | wc -l)"
+        echo "CORES: $(grep -m1 'cpu cores' /proc/cpuinfo | cut -d: -f2)"
+        echo "SIBLINGS: $(grep -m1 'siblings' /proc/cpuinfo | cut -d: -f2)"
         echo "HWCLOCK-R: $(hwclock -r -u 2>&1)"
         echo "UPTIME0: $(cut -d' ' -f1 /proc/uptime)"
         sleep 10
@@ -37,85 +36,19 @@ public sealed class LinuxClockFixture
         poweroff -f
         """;
 
-    public string? SkipReason { get; }
-    public string Console { get; } = "";
-    public int ExitStatus { get; }
+    /// <summary>Two sockets of two cores: the boot also shows the topology Linux sees.</summary>
+    public const string Cpus = "cpus=4,sockets=2,cores=2";
+
+    public string? SkipReason { get; } = GuestBoot.SkipReason;
+    public string Console => Result?.Console ?? "";
+    public int ExitStatus => Result?.ExitStatus ?? -1;
     /// <summary>Each complete console line with the host time since the run started when it arrived.</summary>
-    public IReadOnlyList<(TimeSpan At, string Line)> Lines { get; } = [];
+    public IReadOnlyList<(TimeSpan At, string Line)> Lines => Result?.Lines ?? [];
+    public GuestBootResult? Result { get; }
 
     public LinuxClockFixture()
     {
-        var guest = DebianGuest.FindCached();
-        if (guest is null)
-        {
-            SkipReason = "no cached default guest: run `actorvisor guest fetch` (.ci/run does) to boot Debian's kernel";
-            return;
-        }
-        var initrd = Path.Combine(Path.GetTempPath(), $"actorvisor-clock-test-{Environment.ProcessId}.cpio");
-        DebianGuest.WriteInitramfs(guest, Init, initrd);
-        try
-        {
-            var console = new StampedLines();
-            var run = Task.Run(() => ActorvisorCli.Run(
-                ["run", "--kernel", guest.Kernel, "--initrd", initrd, "--cmdline", "console=ttyS0 panic=-1 clocksource=hpet", "--no-reboot"],
-                console, new StringWriter()));
-            if (!run.Wait(LinuxBootFixture.Limit)) throw new TimeoutException($"the guest did not finish within {LinuxBootFixture.Limit}");
-            ExitStatus = run.Result;
-            Console = console.Text;
-            Lines = console.Lines;
-        }
-        finally
-        {
-            File.Delete(initrd);
-        }
-    }
-
-    private sealed class StampedLines : Stream
-    {
-        private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private readonly StringBuilder _text = new(), _line = new();
-        private readonly List<(TimeSpan, string)> _lines = new();
-        private readonly object _lock = new();
-
-        public string Text
-        {
-            get { lock (_lock) return _text.ToString(); }
-        }
-
-        public IReadOnlyList<(TimeSpan, string)> Lines
-        {
-            get { lock (_lock) return _lines.ToArray(); }
-        }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            var at = _clock.Elapsed;
-            lock (_lock)
-            {
-                foreach (var b in buffer)
-                {
-                    var c = (char)b;
-                    _text.Append(c);
-                    if (c == '\n')
-                    {
-                        _lines.Add((at, _line.ToString().TrimEnd('\r')));
-                        _line.Clear();
-                    }
-                    else _line.Append(c);
-                }
-            }
-        }
-
-        public override void Flush() { }
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
+        if (SkipReason is null)
+            Result = GuestBoot.Run(Init, "console=ttyS0 panic=-1 clocksource=hpet", ["--no-reboot", "-c", Cpus]);
     }
 }
