@@ -284,7 +284,8 @@ public sealed class Lapic : IDisposable
         if (reg is >= IsrBase and < IsrBase + 0x80) return _isr[(reg - IsrBase) >> 4];
         if (reg is >= TmrBase and < TmrBase + 0x80) return _tmr[(reg - TmrBase) >> 4];
         if (reg is >= IrrBase and < IrrBase + 0x80) return _irr[(reg - IrrBase) >> 4];
-        if (reg is >= LvtTimer and <= LvtError) return _lvt[(reg - LvtTimer) >> 4];
+        var lvt = LvtIndex(reg);
+        if (lvt >= 0) return _lvt[lvt];
         _esrPending |= EsrIllegalRegister;
         return 0;
     }
@@ -315,9 +316,9 @@ public sealed class Lapic : IDisposable
             case TimerInitialCount: StartTimer(value); return;
             case TimerDivide: _timerDivide = value & TimerDivideWritable; return;
         }
-        if (reg is >= LvtTimer and <= LvtError)
+        var i = LvtIndex(reg);
+        if (i >= 0)
         {
-            var i = (int)((reg - LvtTimer) >> 4);
             var v = value & LvtWritable[i];
             // While software-disabled the mask bits stay set (SDM 11.4.7.2); remote IRR and status are the chip's.
             if (!SoftwareEnabled) v |= LvtMasked;
@@ -357,11 +358,17 @@ public sealed class Lapic : IDisposable
         }
         // INIT level de-assert is a no-op on everything after the Pentium.
         if (mode == DeliveryMode.Init && (_icrLow & IcrLevelAssert) == 0) return;
-        if (shorthand is DestinationShorthand.Self or DestinationShorthand.AllIncludingSelf)
+        if (shorthand == DestinationShorthand.Self)
         {
-            // A self-IPI is accepted here, without a bus trip. Only fixed mode is valid with "self".
-            Accept(shorthand == DestinationShorthand.Self ? DeliveryMode.Fixed : mode, vector, trigger);
-            if (shorthand == DestinationShorthand.Self) return;
+            // A self-IPI is accepted here, without a bus trip. The SDM (11.6.1, Table 11-4 note) allows only fixed
+            // mode with "self"; bhyve also delivers a self-NMI. The other modes are invalid and go nowhere.
+            if (mode is DeliveryMode.Fixed or DeliveryMode.Nmi) Accept(mode, vector, trigger);
+            else IgnoredMessages++;
+            return;
+        }
+        if (shorthand == DestinationShorthand.AllIncludingSelf)
+        {
+            Accept(mode, vector, trigger);
             shorthand = DestinationShorthand.AllExcludingSelf;
         }
         _out.SendIpi(new LapicDeliver(vector, mode, trigger,
