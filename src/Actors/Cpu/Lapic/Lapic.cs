@@ -225,7 +225,26 @@ public sealed class Lapic : IDisposable
         var mode = (DeliveryMode)((lvt & LvtDeliveryModeMask) >> LvtDeliveryModeShift);
         if (mode == DeliveryMode.ExtInt) return; // level-sensitive: read through ExtIntPending
         var levelTriggered = (lvt & LvtLevelTriggered) != 0 && mode == DeliveryMode.Fixed;
-        if (level && (!was || levelTriggered)) Accept(mode, (byte)(lvt & LvtVectorMask), levelTriggered ? TriggerMode.Level : TriggerMode.Edge);
+        if (!level) return;
+        if (!levelTriggered)
+        {
+            if (!was) Accept(mode, (byte)(lvt & LvtVectorMask), TriggerMode.Edge);
+            return;
+        }
+        AcceptLevelLint(pin);
+    }
+
+    /// <summary>
+    /// A fixed, level-triggered LINT pin (SDM 11.5.1): accepted once and Remote IRR set until the EOI for its
+    /// vector; a line still high then is accepted again.
+    /// </summary>
+    private void AcceptLevelLint(int pin)
+    {
+        ref var lvt = ref _lvt[LvtLint0Index + pin];
+        if ((lvt & LvtRemoteIrr) != 0 || !SoftwareEnabled) return;
+        var vector = (byte)(lvt & LvtVectorMask);
+        Accept(DeliveryMode.Fixed, vector, TriggerMode.Level);
+        if (vector >= 16) lvt |= LvtRemoteIrr;
     }
 
     private void Error(uint bit)
@@ -342,7 +361,15 @@ public sealed class Lapic : IDisposable
         var v = Highest(_isr);
         if (v < 0) return;
         Clear(_isr, v);
-        if (Test(_tmr, v)) _out.BroadcastEoi((byte)v);
+        if (!Test(_tmr, v)) return;
+        _out.BroadcastEoi((byte)v);
+        for (var pin = 0; pin < 2; pin++)
+        {
+            ref var lvt = ref _lvt[LvtLint0Index + pin];
+            if ((lvt & LvtRemoteIrr) == 0 || (lvt & LvtVectorMask) != (uint)v) continue;
+            lvt &= ~LvtRemoteIrr;
+            if (_lint[pin] && (lvt & (LvtMasked | LvtLevelTriggered | LvtDeliveryModeMask)) == LvtLevelTriggered) AcceptLevelLint(pin);
+        }
     }
 
     private void SendIpi()

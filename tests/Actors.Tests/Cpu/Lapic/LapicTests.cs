@@ -474,4 +474,27 @@ public class LapicTests : IDisposable
         Assert.Equal(3, _lapic.TimerFirings);
         Assert.Equal(500u, _lapic.Read(TimerCurrentCount, 4));
     }
+
+    [Fact]
+    public void LevelTriggeredFixedLintSetsRemoteIrrUntilTheEoiAndIsTakenAgainIfStillHigh()
+    {
+        Enable();
+        _lapic.Write(LvtLint1, 4, 0x0000_8066);              // fixed, level-triggered, vector 66h
+        _lapic.SetLint(1, true);
+        Assert.Equal(0x0000_C066u, _lapic.Read(LvtLint1, 4));  // Remote IRR (bit 14) set
+        Assert.True(_lapic.TmrBit(0x66));
+        Assert.Equal(0x66, _lapic.Acknowledge());
+        _lapic.SetLint(1, true);                              // still high: nothing new while Remote IRR is set
+        Assert.False(_lapic.IrrBit(0x66));
+        _lapic.Write(LvtLint1, 4, 0x0000_8066);              // software cannot clear Remote IRR
+        Assert.Equal(0x0000_C066u, _lapic.Read(LvtLint1, 4));
+        _lapic.Write(Eoi, 4, 0);
+        Assert.True(_lapic.IrrBit(0x66));                     // the line is still high: accepted again
+        Assert.Equal(0x66, _lapic.Acknowledge());
+        _lapic.SetLint(1, false);
+        _lapic.Write(Eoi, 4, 0);
+        Assert.Equal(0x0000_8066u, _lapic.Read(LvtLint1, 4)); // Remote IRR cleared by the EOI
+        Assert.False(_lapic.HasInterrupt);
+        Assert.Equal([(byte)0x66, (byte)0x66], _out.Eois);    // level EOIs are broadcast as well
+    }
 }
