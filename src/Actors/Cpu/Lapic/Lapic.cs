@@ -225,7 +225,26 @@ public sealed class Lapic : IDisposable
         var mode = (DeliveryMode)((lvt & LvtDeliveryModeMask) >> LvtDeliveryModeShift);
         if (mode == DeliveryMode.ExtInt) return; // level-sensitive: read through ExtIntPending
         var levelTriggered = (lvt & LvtLevelTriggered) != 0 && mode == DeliveryMode.Fixed;
-        if (level && (!was || levelTriggered)) Accept(mode, (byte)(lvt & LvtVectorMask), levelTriggered ? TriggerMode.Level : TriggerMode.Edge);
+        if (!level) return;
+        if (!levelTriggered)
+        {
+            if (!was) Accept(mode, (byte)(lvt & LvtVectorMask), TriggerMode.Edge);
+            return;
+        }
+        AcceptLevelLint(pin);
+    }
+
+    /// <summary>
+    /// A fixed, level-triggered LINT pin (SDM 11.5.1): accepted once and Remote IRR set until the EOI for its
+    /// vector; a line still high then is accepted again.
+    /// </summary>
+    private void AcceptLevelLint(int pin)
+    {
+        ref var lvt = ref _lvt[LvtLint0Index + pin];
+        if ((lvt & LvtRemoteIrr) != 0 || !SoftwareEnabled) return;
+        var vector = (byte)(lvt & LvtVectorMask);
+        Accept(DeliveryMode.Fixed, vector, TriggerMode.Level);
+        if (vector >= 16) lvt |= LvtRemoteIrr;
     }
 
     private void Error(uint bit)
@@ -284,7 +303,8 @@ public sealed class Lapic : IDisposable
         if (reg is >= IsrBase and < IsrBase + 0x80) return _isr[(reg - IsrBase) >> 4];
         if (reg is >= TmrBase and < TmrBase + 0x80) return _tmr[(reg - TmrBase) >> 4];
         if (reg is >= IrrBase and < IrrBase + 0x80) return _irr[(reg - IrrBase) >> 4];
-        if (reg is >= LvtTimer and <= LvtError) return _lvt[(reg - LvtTimer) >> 4];
+        var lvt = LvtIndex(reg);
+        if (lvt >= 0) return _lvt[lvt];
         _esrPending |= EsrIllegalRegister;
         return 0;
     }
@@ -315,9 +335,9 @@ public sealed class Lapic : IDisposable
             case TimerInitialCount: StartTimer(value); return;
             case TimerDivide: _timerDivide = value & TimerDivideWritable; return;
         }
-        if (reg is >= LvtTimer and <= LvtError)
+        var i = LvtIndex(reg);
+        if (i >= 0)
         {
-            var i = (int)((reg - LvtTimer) >> 4);
             var v = value & LvtWritable[i];
             // While software-disabled the mask bits stay set (SDM 11.4.7.2); remote IRR and status are the chip's.
             if (!SoftwareEnabled) v |= LvtMasked;
@@ -341,7 +361,15 @@ public sealed class Lapic : IDisposable
         var v = Highest(_isr);
         if (v < 0) return;
         Clear(_isr, v);
-        if (Test(_tmr, v)) _out.BroadcastEoi((byte)v);
+        if (!Test(_tmr, v)) return;
+        _out.BroadcastEoi((byte)v);
+        for (var pin = 0; pin < 2; pin++)
+        {
+            ref var lvt = ref _lvt[LvtLint0Index + pin];
+            if ((lvt & LvtRemoteIrr) == 0 || (lvt & LvtVectorMask) != (uint)v) continue;
+            lvt &= ~LvtRemoteIrr;
+            if (_lint[pin] && (lvt & (LvtMasked | LvtLevelTriggered | LvtDeliveryModeMask)) == LvtLevelTriggered) AcceptLevelLint(pin);
+        }
     }
 
     private void SendIpi()
@@ -357,11 +385,17 @@ public sealed class Lapic : IDisposable
         }
         // INIT level de-assert is a no-op on everything after the Pentium.
         if (mode == DeliveryMode.Init && (_icrLow & IcrLevelAssert) == 0) return;
-        if (shorthand is DestinationShorthand.Self or DestinationShorthand.AllIncludingSelf)
+        if (shorthand == DestinationShorthand.Self)
         {
-            // A self-IPI is accepted here, without a bus trip. Only fixed mode is valid with "self".
-            Accept(shorthand == DestinationShorthand.Self ? DeliveryMode.Fixed : mode, vector, trigger);
-            if (shorthand == DestinationShorthand.Self) return;
+            // A self-IPI is accepted here, without a bus trip. The SDM (11.6.1, Table 11-4 note) allows only fixed
+            // mode with "self"; bhyve also delivers a self-NMI. The other modes are invalid and go nowhere.
+            if (mode is DeliveryMode.Fixed or DeliveryMode.Nmi) Accept(mode, vector, trigger);
+            else IgnoredMessages++;
+            return;
+        }
+        if (shorthand == DestinationShorthand.AllIncludingSelf)
+        {
+            Accept(mode, vector, trigger);
             shorthand = DestinationShorthand.AllExcludingSelf;
         }
         _out.SendIpi(new LapicDeliver(vector, mode, trigger,

@@ -14,12 +14,27 @@ public static class LapicRegisters
         LvtLint0 = 0x350, LvtLint1 = 0x360, LvtError = 0x370, TimerInitialCount = 0x380, TimerCurrentCount = 0x390,
         TimerDivide = 0x3E0;
 
-    /// <summary>LVT entries in register order from LvtTimer (CMCI is not implemented).</summary>
+    /// <summary>
+    /// LVT entries: timer .. error in register order from LvtTimer (320h-370h), then CMCI, whose register
+    /// (2F0h) sits apart. Nothing raises a thermal, performance-counter or CMCI interrupt here (no sensors,
+    /// no counters, no machine-check banks), but the registers exist as on the chip and as in bhyve.
+    /// </summary>
     public const int LvtTimerIndex = 0, LvtThermalIndex = 1, LvtPmcIndex = 2, LvtLint0Index = 3, LvtLint1Index = 4,
-        LvtErrorIndex = 5, LvtCount = 6;
+        LvtErrorIndex = 5, LvtCmciIndex = 6, LvtCount = 7;
 
-    /// <summary>Version 14h (integrated APIC), max LVT entry 5 (six LVTs: timer .. error), no EOI-broadcast suppression.</summary>
+    /// <summary>
+    /// Version 14h (integrated APIC), max LVT entry 6 (seven LVTs with CMCI, SDM 11.4.8: the field is the
+    /// number of LVT entries minus 1), no EOI-broadcast suppression.
+    /// </summary>
     public const uint VersionValue = 0x14 | ((uint)(LvtCount - 1) << 16);
+
+    /// <summary>The LVT index of an LVT register offset, or -1.</summary>
+    public static int LvtIndex(uint reg) => reg switch
+    {
+        >= LvtTimer and <= LvtError when (reg & 0xF) == 0 => (int)((reg - LvtTimer) >> 4),
+        LvtCmci => LvtCmciIndex,
+        _ => -1,
+    };
 
     public const int IdShift = 24;
     public const uint LdrMask = 0xFF00_0000;
@@ -52,6 +67,7 @@ public static class LapicRegisters
         LvtVectorMask | LvtDeliveryModeMask | LvtPolarityLow | LvtLevelTriggered | LvtMasked, // LINT0
         LvtVectorMask | LvtDeliveryModeMask | LvtPolarityLow | LvtLevelTriggered | LvtMasked, // LINT1
         LvtVectorMask | LvtMasked,                                                        // error
+        LvtVectorMask | LvtDeliveryModeMask | LvtMasked,                                  // CMCI
     ];
 
     // ESR bits (SDM 11.5.3)

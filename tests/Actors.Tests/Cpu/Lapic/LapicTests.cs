@@ -41,10 +41,13 @@ public class LapicTests : IDisposable
     public void PowerOnState()
     {
         Assert.Equal(2u << 24, _lapic.Read(Id, 4));
-        Assert.Equal(0x0005_0014u, _lapic.Read(LapicRegisters.Version, 4)); // version 14h, max LVT 5
+        Assert.Equal(0x0006_0014u, _lapic.Read(LapicRegisters.Version, 4)); // version 14h, max LVT 6 (with CMCI)
         Assert.Equal(0xFFu, _lapic.Read(Svr, 4));                           // software-disabled
         Assert.Equal(0xFFFF_FFFFu, _lapic.Read(Dfr, 4));                    // flat model
         for (var r = LvtTimer; r <= LvtError; r += 0x10) Assert.Equal(LvtMasked, _lapic.Read(r, 4));
+        Assert.Equal(LvtMasked, _lapic.Read(LvtCmci, 4));
+        _lapic.Write(Esr, 4, 0);
+        Assert.Equal(0u, _lapic.Read(Esr, 4));                              // CMCI is a register, not an illegal address
     }
 
     [Fact]
@@ -136,6 +139,7 @@ public class LapicTests : IDisposable
     [InlineData(LvtLint0, 0x0001_A7FFu)]   // + polarity, trigger; no remote IRR, no status
     [InlineData(LvtLint1, 0x0001_A7FFu)]
     [InlineData(LvtError, 0x0001_00FFu)]
+    [InlineData(LvtCmci, 0x0001_07FFu)]    // vector, delivery mode, mask
     public void ReservedLvtBitsIgnoreWrites(uint register, uint readBack)
     {
         Enable();
@@ -337,8 +341,160 @@ public class LapicTests : IDisposable
     [Fact]
     public void UnimplementedRegistersSetIllegalRegisterAddress()
     {
-        _lapic.Write(0x2F0, 4, 0); // LVT CMCI is not implemented (max LVT 5)
+        _lapic.Write(0x040, 4, 0);                 // reserved
         _lapic.Write(Esr, 4, 0);
         Assert.Equal(EsrIllegalRegister, _lapic.Read(Esr, 4));
+        Assert.Equal(0u, _lapic.Read(0x3F0, 4));   // SELF IPI exists in x2APIC mode only
+        _lapic.Write(Esr, 4, 0);
+        Assert.Equal(EsrIllegalRegister, _lapic.Read(Esr, 4));
+    }
+
+    [Theory]
+    [InlineData(0u, DeliveryMode.Fixed)]
+    [InlineData(1u, DeliveryMode.LowestPriority)]
+    [InlineData(2u, DeliveryMode.Smi)]
+    [InlineData(4u, DeliveryMode.Nmi)]
+    [InlineData(5u, DeliveryMode.Init)]
+    [InlineData(6u, DeliveryMode.Startup)]
+    [InlineData(7u, DeliveryMode.ExtInt)]
+    public void IcrSendsEveryDeliveryModeWithItsDestinationMode(uint modeBits, DeliveryMode mode)
+    {
+        Enable();
+        _lapic.Write(IcrHigh, 4, 0x0300_0000 | 0x00FF_FFFF); // destination 3; bits 55:32 are reserved
+        Assert.Equal(0x0300_0000u, _lapic.Read(IcrHigh, 4));
+        _lapic.Write(IcrLow, 4, 0xFFF0_0000 | 0x4000 | 0x800 | (modeBits << 8) | 0x31); // logical, assert; 31:20 reserved
+        var ipi = Assert.Single(_out.Ipis);
+        Assert.Equal((mode, (byte)0x31, true, (byte)3, true), (ipi.Mode, ipi.Vector, ipi.Destination.Logical, ipi.Destination.Id, ipi.Level));
+        Assert.Equal(0u, _lapic.Read(IcrLow, 4) & 0xFFF0_0000);
+        Assert.Equal(0, _out.Nmis + _out.Inits);              // nothing for the sender itself
+    }
+
+    [Fact]
+    public void SendIllegalVectorCoversLowestPriorityButNotNmiOrSipi()
+    {
+        Enable();
+        _lapic.Write(IcrHigh, 4, 0x0100_0000);
+        _lapic.Write(IcrLow, 4, 0x0000_010F);                 // lowest priority, vector 0Fh: illegal
+        Assert.Empty(_out.Ipis);
+        _lapic.Write(IcrLow, 4, 0x0000_0400);                 // NMI: the vector is ignored
+        _lapic.Write(IcrLow, 4, 0x0000_0600);                 // STARTUP at page 0 is legal
+        Assert.Equal([DeliveryMode.Nmi, DeliveryMode.Startup], _out.Ipis.Select(i => i.Mode));
+        _lapic.Write(Esr, 4, 0);
+        Assert.Equal(EsrSendIllegalVector, _lapic.Read(Esr, 4));
+    }
+
+    [Fact]
+    public void SelfShorthandTakesFixedAndNmiAndNothingElse()
+    {
+        Enable();
+        _lapic.Write(IcrLow, 4, 0x0004_0400);                 // self NMI (bhyve delivers it)
+        Assert.Equal(1, _out.Nmis);
+        _lapic.Write(IcrLow, 4, 0x0004_4500);                 // self INIT: invalid with "self"
+        _lapic.Write(IcrLow, 4, 0x0004_0151);                 // self lowest priority: invalid
+        Assert.Equal(0, _out.Inits);
+        Assert.False(_lapic.IrrBit(0x51));
+        Assert.Empty(_out.Ipis);
+        _lapic.Write(IcrLow, 4, 0x0008_4500);                 // INIT to all including self: this CPU too
+        Assert.Equal(1, _out.Inits);
+        Assert.Equal((DeliveryMode.Init, DestinationShorthand.AllExcludingSelf), (_out.Ipis[^1].Mode, _out.Ipis[^1].Destination.Shorthand));
+    }
+
+    [Fact]
+    public void ReceivedSmiIsIgnoredAndExtIntMessageWaitsForTheIntaCycle()
+    {
+        Enable();
+        _lapic.Accept(DeliveryMode.Smi, 0, TriggerMode.Edge);
+        Assert.Equal(1, _lapic.IgnoredMessages);
+        Assert.False(_lapic.HasInterrupt);
+        Assert.Equal(0, _out.Nmis);
+        _lapic.Accept(DeliveryMode.ExtInt, 0, TriggerMode.Edge);
+        Assert.True(_lapic.ExtIntPending);                    // the 8259 supplies the vector
+        Assert.Equal(-1, _lapic.PendingVector);
+        _lapic.ExtIntAcknowledged();
+        Assert.False(_lapic.HasInterrupt);
+    }
+
+    [Fact]
+    public void LowestPriorityIsAcceptedAsFixedAndTmrFollowsTheLastTrigger()
+    {
+        Enable();
+        _lapic.Accept(DeliveryMode.LowestPriority, 0x70, TriggerMode.Level);
+        Assert.True(_lapic.IrrBit(0x70) && _lapic.TmrBit(0x70));
+        _lapic.Accept(DeliveryMode.LowestPriority, 0x0A, TriggerMode.Edge); // illegal on receipt too
+        Assert.False(_lapic.IrrBit(0x0A));
+        _lapic.Write(Esr, 4, 0);
+        Assert.Equal(EsrReceiveIllegalVector, _lapic.Read(Esr, 4));
+        Assert.Equal(0x70, _lapic.Acknowledge());
+        _lapic.Write(Eoi, 4, 0);
+        Assert.Equal([(byte)0x70], _out.Eois);
+        _lapic.Accept(DeliveryMode.Fixed, 0x70, TriggerMode.Edge);          // the same vector as edge: TMR clears
+        Assert.False(_lapic.TmrBit(0x70));
+    }
+
+    [Fact]
+    public void ErrorLvtMaskedOrWithAnIllegalVectorRaisesNothingButEsrStillRecords()
+    {
+        Enable();
+        _lapic.Accept(DeliveryMode.Fixed, 0x01, TriggerMode.Edge);          // error LVT masked (its reset state)
+        _lapic.Write(LvtError, 4, 0x0000_0008);                              // unmasked, vector 8: itself illegal
+        _lapic.Write(IcrLow, 4, 0x0000_0002);                                // send illegal vector 2
+        Assert.False(_lapic.HasInterrupt);
+        _lapic.Write(Esr, 4, 0);
+        Assert.Equal(EsrReceiveIllegalVector | EsrSendIllegalVector, _lapic.Read(Esr, 4));
+        _lapic.Write(Esr, 4, 0xFFFF_FFFF);                                   // the written value does not matter
+        Assert.Equal(0u, _lapic.Read(Esr, 4));
+    }
+
+    [Fact]
+    public void PprTakesTheInServiceClassWithALowNibbleOfZeroWhenItIsAboveTpr()
+    {
+        Enable();
+        _lapic.Write(LapicRegisters.Tpr, 4, 0x2F);
+        _lapic.Accept(DeliveryMode.Fixed, 0x3C, TriggerMode.Edge);
+        Assert.Equal(0x3C, _lapic.Acknowledge());
+        Assert.Equal(0x30u, _lapic.Read(LapicRegisters.Ppr, 4));            // SDM 11.8.3.1: ISRV[7:4], 0
+        _lapic.Write(LapicRegisters.Tpr, 4, 0x3A);
+        Assert.Equal(0x3Au, _lapic.Read(LapicRegisters.Ppr, 4));            // TPR class equal: PPR = TPR
+        _lapic.Write(LapicRegisters.Tpr, 4, 0xFFFF_FF21);                    // bits 31:8 are reserved
+        Assert.Equal(0x21u, _lapic.Read(LapicRegisters.Tpr, 4));
+    }
+
+    [Fact]
+    public void SwitchingTheTimerToPeriodicWhileCountingReloadsAtZero()
+    {
+        Enable();
+        _lapic.Write(TimerDivide, 4, 0xB);                                   // divide by 1: 10 ns per count
+        _lapic.Write(LvtTimer, 4, 0x40);                                     // one-shot, vector 40h
+        _lapic.Write(TimerInitialCount, 4, 1000);                            // 10 µs
+        _lapic.Write(LvtTimer, 4, 0x2_0040);                                 // now periodic
+        _time.Advance(TimeSpan.FromMicroseconds(10));
+        Assert.True(_lapic.IrrBit(0x40));
+        Assert.Equal(1000u, _lapic.Read(TimerCurrentCount, 4));              // reloaded
+        _time.Advance(TimeSpan.FromMicroseconds(25));
+        Assert.Equal(3, _lapic.TimerFirings);
+        Assert.Equal(500u, _lapic.Read(TimerCurrentCount, 4));
+    }
+
+    [Fact]
+    public void LevelTriggeredFixedLintSetsRemoteIrrUntilTheEoiAndIsTakenAgainIfStillHigh()
+    {
+        Enable();
+        _lapic.Write(LvtLint1, 4, 0x0000_8066);              // fixed, level-triggered, vector 66h
+        _lapic.SetLint(1, true);
+        Assert.Equal(0x0000_C066u, _lapic.Read(LvtLint1, 4));  // Remote IRR (bit 14) set
+        Assert.True(_lapic.TmrBit(0x66));
+        Assert.Equal(0x66, _lapic.Acknowledge());
+        _lapic.SetLint(1, true);                              // still high: nothing new while Remote IRR is set
+        Assert.False(_lapic.IrrBit(0x66));
+        _lapic.Write(LvtLint1, 4, 0x0000_8066);              // software cannot clear Remote IRR
+        Assert.Equal(0x0000_C066u, _lapic.Read(LvtLint1, 4));
+        _lapic.Write(Eoi, 4, 0);
+        Assert.True(_lapic.IrrBit(0x66));                     // the line is still high: accepted again
+        Assert.Equal(0x66, _lapic.Acknowledge());
+        _lapic.SetLint(1, false);
+        _lapic.Write(Eoi, 4, 0);
+        Assert.Equal(0x0000_8066u, _lapic.Read(LvtLint1, 4)); // Remote IRR cleared by the EOI
+        Assert.False(_lapic.HasInterrupt);
+        Assert.Equal([(byte)0x66, (byte)0x66], _out.Eois);    // level EOIs are broadcast as well
     }
 }

@@ -2,7 +2,9 @@ using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using Actorvisor.Actors.Cpu.Lapic;
 using Actorvisor.Actors.Devices.Hpet;
+using Actorvisor.Actors.Devices.IoApic;
 using Actorvisor.Actors.Devices.IsaIrq;
+using Actorvisor.Actors.Devices.Pic;
 using Actorvisor.Kernel.Messages;
 using static Actorvisor.Kernel.Messages.InterruptProtocol;
 
@@ -104,5 +106,47 @@ public class IsaIrqRouterTests : TestKit
         lapics[0].Service();
         Assert.False(lapics[0].Model.IrrBit(0x52));
         foreach (var l in lapics) l.Dispose();
+    }
+
+    /// <summary>
+    /// bhyve's vm_isa_assert_irq/deassert/pulse end to end: the same ISA line, through the router, moves the real
+    /// 8259 (its INTR on LINT0) and the real IOAPIC (its message to the APIC bus) together, both ways.
+    /// </summary>
+    [Fact]
+    public void AssertDeassertAndPulseDriveTheRealPicAndIoApicTogether()
+    {
+        var lint0 = CreateTestProbe();
+        var apicBus = CreateTestProbe();
+        var pic = Sys.ActorOf(PicActor.Props(lint0));
+        var ioapic = Sys.ActorOf(IoApicActor.Props(apicBus));
+        using var isa = new IsaIrqRouter(Sys, pic, ioapic, apicBus, Sys.ActorOf(IrqLinesActor.Props()));
+        // 8259 as Linux sets it up, IRQ 10 level-triggered in the ELCR.
+        foreach (var (port, value) in new (ushort, byte)[]
+                 { (0x20, 0x11), (0x21, 0x30), (0x21, 0x04), (0x21, 0x01), (0xA0, 0x11), (0xA1, 0x38), (0xA1, 0x02),
+                   (0xA1, 0x01), (0x21, 0x00), (0xA1, 0x00), (0x4D1, 0x04) })
+            pic.Tell(new AccessProtocol.PioWrite(port, 0, 1, value, 0));
+        // IOAPIC pin 10: vector 5Ah, level; pin 2 (IRQ 0): vector 30h, edge; both to APIC ID 0.
+        void Redirect(uint pin, uint low)
+        {
+            ioapic.Tell(new AccessProtocol.MmioWrite(0, 0x00, 4, 0x10 + 2 * pin, 0));
+            ioapic.Tell(new AccessProtocol.MmioWrite(0, 0x10, 4, low, 0));
+        }
+        Redirect(10, 0x0000_805A);
+        Redirect(2, 0x0000_0030);
+
+        isa.Tell(new SetIrq(10, true));
+        Assert.True(lint0.ExpectMsg<LocalInterrupt>(Wait).Level);
+        var m = apicBus.ExpectMsg<LapicDeliver>(Wait);
+        Assert.Equal((0x5A, TriggerMode.Level), (m.Vector, m.Trigger));
+        isa.Tell(new SetIrq(10, false));
+        Assert.False(lint0.ExpectMsg<LocalInterrupt>(Wait).Level); // a level pin's request follows the line
+        ioapic.Tell(new EndOfInterrupt(0x5A));
+        apicBus.ExpectNoMsg(TimeSpan.FromMilliseconds(100));       // deasserted before the EOI: not sent again
+
+        isa.Tell(new PulseIrq(0));
+        Assert.True(lint0.ExpectMsg<LocalInterrupt>(Wait).Level);  // edge latched in IRR until the INTA
+        Assert.Equal(0x30, apicBus.ExpectMsg<LapicDeliver>(Wait).Vector);
+        pic.Tell(InterruptAcknowledge.Instance, TestActor);
+        Assert.Equal(0x30ul, ExpectMsg<AccessProtocol.AccessResult>(Wait).Value & 0xFF); // IRQ 0 at the master's base 30h
     }
 }

@@ -225,4 +225,99 @@ public class PicTests
         _pic.SetIrq(4, true);
         Assert.Equal(1, _intr.Rises);
     }
+
+    [Fact]
+    public void IrrIsTheDefaultStatusReadAndImrReadsAtTheDataPort()
+    {
+        InitPc();
+        _pic.Write(0x21, 0xF0);                 // OCW1: mask IR4-7
+        _pic.SetIrq(1, true);
+        _pic.SetIrq(5, true);
+        Assert.Equal(0x22u, _pic.Read(0x20));   // IRR, masked requests included (ICW1 selects IRR)
+        Assert.Equal(0xF0u, _pic.Read(0x21));   // IMR
+        Assert.Equal(0x21, _pic.Acknowledge());
+        _pic.Write(0x20, 0x0B);                 // OCW3: read ISR
+        Assert.Equal(0x02u, _pic.Read(0x20));
+        Assert.Equal(0x02u, _pic.Read(0x20));   // the selection stays until changed
+        _pic.Write(0x20, 0x0A);                 // OCW3: read IRR
+        Assert.Equal(0x20u, _pic.Read(0x20));   // the edge request of IR1 was consumed by the INTA
+        _pic.Write(0x20, 0x0B);
+        _pic.Write(0x20, 0x08);                 // OCW3 with RR = 0: no change of the selection
+        Assert.Equal(0x02u, _pic.Read(0x20));
+        _pic.Write(0x20, 0x11);                 // ICW1 again: IMR cleared, status read back to IRR
+        Assert.Equal(0u, _pic.Read(0x21));
+        Assert.Equal(0x00u, _pic.Read(0x20));   // and the edge latches reset
+    }
+
+    [Fact]
+    public void RotateInAutoEoiModeMakesEachServicedLevelTheLowest()
+    {
+        InitPc(icw4: 0x03);                     // AEOI
+        _pic.Write(0x20, 0x80);                 // OCW2: set rotate in automatic EOI mode
+        _pic.SetIrq(1, true);
+        _pic.SetIrq(4, true);
+        Assert.Equal(0x21, _pic.Acknowledge());
+        _pic.SetIrq(1, false);
+        _pic.SetIrq(1, true);
+        Assert.Equal(0x24, _pic.Acknowledge()); // IR1 is now the lowest: IR4 goes first
+        Assert.Equal(0x21, _pic.Acknowledge());
+        Assert.Equal(0, _pic.MasterIsr);
+        _pic.Write(0x20, 0x00);                 // OCW2: clear rotate in AEOI; IR1 stays lowest until rotated again
+        _pic.SetIrq(1, false); _pic.SetIrq(1, true);
+        _pic.SetIrq(0, true);
+        Assert.Equal(0x20, _pic.Acknowledge()); // IR2 is highest now, IR0 next: IR0 before IR1
+        Assert.Equal(0x21, _pic.Acknowledge());
+    }
+
+    [Fact]
+    public void NonSpecificEoiInSpecialMaskModeSkipsMaskedLevelsAndLeavingItRestoresNesting()
+    {
+        InitPc();
+        _pic.SetIrq(3, true);
+        Assert.Equal(0x23, _pic.Acknowledge());
+        _pic.Write(0x21, 0x08);                 // mask IR3, in service
+        _pic.Write(0x20, 0x68);                 // special mask mode on
+        _pic.SetIrq(6, true);
+        Assert.Equal(0x26, _pic.Acknowledge());
+        Assert.Equal(0x48, _pic.MasterIsr);
+        _pic.Write(0x20, 0x20);                 // non-specific EOI: ends IR6, not the masked IR3
+        Assert.Equal(0x08, _pic.MasterIsr);
+        _pic.Write(0x20, 0x48);                 // special mask mode off
+        _pic.SetIrq(5, true);
+        _pic.Write(0x21, 0x00);
+        Assert.False(_intr.Level);              // IR3 in service holds back IR5 again
+        _pic.Write(0x20, 0x20);                 // ends IR3
+        Assert.True(_intr.Level);
+        Assert.Equal(0x25, _pic.Acknowledge());
+    }
+
+    [Theory]
+    [InlineData(0x01, false)]                   // fully nested: the cascade in service blocks the slave
+    [InlineData(0x11, true)]                    // ICW4.SFNM on the master: a higher slave level gets through
+    public void SpecialFullyNestedModeLetsAHigherSlaveLevelInterruptTheSlaveInService(byte icw4, bool nested)
+    {
+        InitPc(icw4);
+        _pic.SetIrq(12, true);
+        Assert.Equal(0x2C, _pic.Acknowledge());
+        Assert.Equal(0x04, _pic.MasterIsr);     // the cascade level is in service on the master
+        _pic.SetIrq(9, true);                   // slave IR1: above IR4 on the slave
+        Assert.Equal(nested, _intr.Level);
+        if (nested) Assert.Equal(0x29, _pic.Acknowledge());
+    }
+
+    [Fact]
+    public void Icw1LtimMakesEveryPinOfTheChipLevelSensitive()
+    {
+        _pic.Write(0x20, 0x19);                 // ICW1: LTIM, cascade, ICW4 needed
+        _pic.Write(0x21, 0x20);
+        _pic.Write(0x21, 0x04);
+        _pic.Write(0x21, 0x01);
+        _pic.Write(0x21, 0x00);
+        _pic.SetIrq(3, true);
+        Assert.Equal(0x23, _pic.Acknowledge());
+        _pic.Write(0x20, 0x20);
+        Assert.True(_intr.Level);               // still high after the EOI: requested again
+        _pic.SetIrq(3, false);
+        Assert.False(_intr.Level);              // and the request follows the line down
+    }
 }
