@@ -48,7 +48,10 @@ internal sealed unsafe class CodeBlock
             // The table's handler, or one specialised for this instruction's operand form.
             var h = Dispatch.Handlers[(int)instrs[i].Code];
             h = Cpu.Instructions.MoveForms.Select(in instrs[i], h);
-            Handlers[i] = Cpu.Instructions.Alu.SelectForm(in instrs[i], h);
+            h = Cpu.Instructions.Alu.SelectForm(in instrs[i], h);
+            h = Cpu.Instructions.ConditionForms.Select(in instrs[i], h);
+            h = Cpu.Instructions.MulDiv.SelectForm(in instrs[i], h);
+            Handlers[i] = Cpu.Instructions.ExtendForms.Select(in instrs[i], h);
         }
     }
 }
