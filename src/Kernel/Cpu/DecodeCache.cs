@@ -48,7 +48,10 @@ internal sealed unsafe class CodeBlock
             // The table's handler, or one specialised for this instruction's operand form.
             var h = Dispatch.Handlers[(int)instrs[i].Code];
             h = Cpu.Instructions.MoveForms.Select(in instrs[i], h);
-            Handlers[i] = Cpu.Instructions.Alu.SelectForm(in instrs[i], h);
+            h = Cpu.Instructions.Alu.SelectForm(in instrs[i], h);
+            h = Cpu.Instructions.ConditionForms.Select(in instrs[i], h);
+            h = Cpu.Instructions.MulDiv.SelectForm(in instrs[i], h);
+            Handlers[i] = Cpu.Instructions.ExtendForms.Select(in instrs[i], h);
         }
     }
 }
@@ -86,6 +89,9 @@ public sealed unsafe partial class SoftwareCpu
     /// <summary>Blocks decoded since start (a cache-efficiency counter).</summary>
     public long BlocksDecoded { get; private set; }
 
+    /// <summary>Blocks found by lookup because no link led to them (a cache-efficiency counter).</summary>
+    public long BlockLookups { get; private set; }
+
     public void ClearDecodeCache()
     {
         TranslationEpoch++;
@@ -115,23 +121,20 @@ public sealed unsafe partial class SoftwareCpu
         // Most blocks lead to the one they led to last time: with no TLB flush and no code write since, that
         // block is still what the lookup below would return (a translation may be used until invalidated).
         var prev = _lastBlock;
+        var fallThrough = false;
         if (prev is not null)
         {
-            ref var link = ref Rip == prev.EndRip ? ref prev.FallThrough : ref prev.Other;
-            var next = link.Block;
-            if (next is not null && next.StartRip == Rip && link.TranslationEpoch == TranslationEpoch &&
-                link.CodeEpoch == codeEpoch && next.CsBase == csBase && next.Bitness == bitness)
-            {
-                _lastBlock = next;
-                return next;
-            }
+            fallThrough = Rip == prev.EndRip;
+            ref var link = ref fallThrough ? ref prev.FallThrough : ref prev.Other;
+            if (Linked(in link, codeEpoch, csBase, bitness)) return _lastBlock = link.Block!;
         }
+        BlockLookups++;
         var found = LookupBlock(csBase);
         if (found.Cacheable)
         {
             if (prev is not null)
             {
-                ref var link = ref Rip == prev.EndRip ? ref prev.FallThrough : ref prev.Other;
+                ref var link = ref fallThrough ? ref prev.FallThrough : ref prev.Other;
                 link.Block = found;
                 link.TranslationEpoch = TranslationEpoch;
                 link.CodeEpoch = codeEpoch;
@@ -140,6 +143,15 @@ public sealed unsafe partial class SoftwareCpu
         }
         else _lastBlock = null;
         return found;
+    }
+
+    /// <summary>True when a link leads to the block at CS:RIP and is still what a lookup would find.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private bool Linked(in BlockLink link, int codeEpoch, ulong csBase, int bitness)
+    {
+        var next = link.Block;
+        return next is not null && next.StartRip == Rip && link.TranslationEpoch == TranslationEpoch &&
+               link.CodeEpoch == codeEpoch && next.CsBase == csBase && next.Bitness == bitness;
     }
 
     private CodeBlock LookupBlock(ulong csBase)

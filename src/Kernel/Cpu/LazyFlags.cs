@@ -208,7 +208,14 @@ public sealed partial class SoftwareCpu
     public int Iopl => (int)(FlagsRest >> RFlags.IoplShift) & 3;
 
     /// <summary>Evaluates a Jcc/SETcc/CMOVcc condition, without materialising flags for CMP/SUB and logic ops.</summary>
-    internal bool Condition(ConditionCode cc)
+    internal bool Condition(ConditionCode cc) => ConditionInline(cc);
+
+    /// <summary>
+    /// <see cref="Condition"/> for inlining where <paramref name="cc"/> is a constant (the handlers of
+    /// <c>ConditionForms</c>): the switches on it fold away, leaving one condition's test.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool ConditionInline(ConditionCode cc)
     {
         if (LfOp == FlagOp.Sub)
         {
@@ -249,6 +256,7 @@ public sealed partial class SoftwareCpu
         return ConditionFromFlags(cc, ComputeArith());
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool ConditionFromFlags(ConditionCode cc, ulong f)
     {
         bool cf = (f & RFlags.CF) != 0, zf = (f & RFlags.ZF) != 0, sf = (f & RFlags.SF) != 0;

@@ -71,6 +71,16 @@ public class BitOpsDifferentialTests
         h.AssertClean(3000);
     }
 
+    /// <summary>MOVZX, MOVSX, MOVSXD: every encoding, register (including AH..BH) and memory sources.</summary>
+    [SkippableFact]
+    public void MovzxMovsxMatchHost()
+    {
+        RequireNative();
+        using var h = new DiffHarness(35);
+        h.RunForms(Forms.CodesOf(Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Movsxd), (_, _) => AllArith, 100, registerVariants: 4);
+        h.AssertClean(2000);
+    }
+
     /// <summary>BT*, BSF/BSR undefined flags and BSWAP r16 (undefined result) as the AMD host produces them.</summary>
     [SkippableFact]
     public void UndefinedFlagsAndResultsMatchAmdHost()

@@ -112,4 +112,58 @@ public class LazyFlagsDifferentialTests
         Run(h, PartlyDefined, 20_000, strict: true);
         h.AssertClean(5_000);
     }
+    private static readonly Code[] Branches = Enum.GetValues<Code>()
+        .Where(c => c != Code.INVALID && c.ToOpCode().Encoding == EncodingKind.Legacy && c.ToOpCode().Mode64 &&
+                    c.ToOpCode().OpCount == 1 && c.ToOpCode().GetOpKind(0) is OpCodeOperandKind.br64_1 or OpCodeOperandKind.br64_4 &&
+                    c.ConditionCode() != ConditionCode.None && c.Mnemonic().ToString().StartsWith('J'))
+        .ToArray();
+
+    /// <summary>
+    /// Jcc (rel8 and rel32, every condition) after a producer, branching over a NOT RAX: whether RAX is
+    /// inverted shows which way it went, on the host and on our CPU (whose Jcc handlers are per condition).
+    /// </summary>
+    [SkippableFact]
+    public void ConditionalBranchesAfterEveryProducerMatchHost()
+    {
+        RequireNative();
+        using var h = new DiffHarness(63);
+        Assert.Equal(32, Branches.Length);
+        var producerCodes = Forms.CodesOf(FullyDefined).Concat(Forms.CodesOf(PartlyDefined)).Where(c => c.ToOpCode().OpCount > 0).ToArray();
+        var notRax = Forms.Encode(Instruction.Create(Code.Not_rm64, Register.RAX), 0);
+        var ran = 0;
+        for (var k = 0; k < 20_000; k++)
+        {
+            var pc = producerCodes[h.Rng.Next(producerCodes.Length)];
+            var bc = Branches[h.Rng.Next(Branches.Length)];
+            var producer = Forms.RandomForm(pc, h.Rng, memory: false, lockIt: false);
+            if (producer is null) continue;
+            var defined = Defined(pc.Mnemonic());
+            if ((BranchReads(bc.ConditionCode()) & ~defined) != 0) continue;
+            var (regs, flags) = h.Inputs(producer);
+            if (h.Rng.Next(4) == 0 && producer.RegIndex.Length > 1 && producer.RegIndex[0] >= 0 && producer.RegIndex[1] >= 0)
+                regs[producer.RegIndex[1]] = regs[producer.RegIndex[0]];
+            var immKind = ImmediateKind(pc);
+            var code = producer.Encode(immKind == OpCodeOperandKind.None ? 0 : h.Immediate(immKind));
+            var at = NativeExecutor.TestAddr + (ulong)code.Length;
+            var length = bc.ToOpCode().GetOpKind(0) == OpCodeOperandKind.br64_1 ? 2UL : 6UL;
+            var branch = Forms.Encode(Instruction.CreateBranch(bc, at + length + (ulong)notRax.Length), at);
+            Assert.Equal((int)length, branch.Length);
+            h.Check([.. code, .. branch, .. notRax], regs, flags, defined);
+            ran++;
+        }
+        Assert.True(ran > 5_000, $"only {ran} sequences ran");
+        h.AssertClean(5_000);
+    }
+
+    private static ulong BranchReads(ConditionCode cc) => cc switch
+    {
+        ConditionCode.o or ConditionCode.no => OF,
+        ConditionCode.b or ConditionCode.ae => CF,
+        ConditionCode.e or ConditionCode.ne => ZF,
+        ConditionCode.be or ConditionCode.a => CF | ZF,
+        ConditionCode.s or ConditionCode.ns => SF,
+        ConditionCode.p or ConditionCode.np => PF,
+        ConditionCode.l or ConditionCode.ge => SF | OF,
+        _ => ZF | SF | OF,
+    };
 }

@@ -180,7 +180,8 @@ internal sealed unsafe partial class NativeExecutor
     private Result Run(ReadOnlySpan<byte> instruction, ulong at, ulong epilogue, ulong entry, ulong[] regs, ulong flags,
         Span<byte> buffer, ReadOnlySpan<byte> trailer = default)
     {
-        if (instruction.Length > 15) throw new ArgumentException("instruction too long");
+        // The code window holds 32 bytes: the instruction (or a short sequence) and the jump back.
+        if (instruction.Length + Math.Max(5, trailer.Length) > 32) throw new ArgumentException("instruction too long");
         var code = new Span<byte>((void*)at, 32);
         instruction.CopyTo(code);
         var tail = code[instruction.Length..];

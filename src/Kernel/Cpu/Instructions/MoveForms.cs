@@ -38,17 +38,19 @@ internal static unsafe class MoveForms
     private static void Copy32(SoftwareCpu cpu, in Instruction i) =>
         cpu.GprRef(i.Op0Register - Register.EAX) = (uint)cpu.GprRef(i.Op1Register - Register.EAX);
 
+    // The loads and stores read and write with the operand size fixed (8 or 4 bytes, as the code says), so
+    // the TLB fast path is inlined here instead of asking Iced for the memory size each time.
     private static void Load64(SoftwareCpu cpu, in Instruction i) =>
-        cpu.GprRef(i.Op0Register - Register.RAX) = cpu.ReadMemoryOperand(in i);
+        cpu.GprRef(i.Op0Register - Register.RAX) = cpu.ReadLinear(cpu.MemoryLinear(in i, 8, AccessKind.Read), 8);
 
     private static void Load32(SoftwareCpu cpu, in Instruction i) =>
-        cpu.GprRef(i.Op0Register - Register.EAX) = (uint)cpu.ReadMemoryOperand(in i);
+        cpu.GprRef(i.Op0Register - Register.EAX) = (uint)cpu.ReadLinear(cpu.MemoryLinear(in i, 4, AccessKind.Read), 4);
 
     private static void Store64(SoftwareCpu cpu, in Instruction i) =>
-        cpu.WriteMemoryOperand(in i, cpu.GprRef(i.Op1Register - Register.RAX));
+        cpu.WriteLinear(cpu.MemoryLinear(in i, 8, AccessKind.Write), 8, cpu.GprRef(i.Op1Register - Register.RAX));
 
     private static void Store32(SoftwareCpu cpu, in Instruction i) =>
-        cpu.WriteMemoryOperand(in i, (uint)cpu.GprRef(i.Op1Register - Register.EAX));
+        cpu.WriteLinear(cpu.MemoryLinear(in i, 4, AccessKind.Write), 4, (uint)cpu.GprRef(i.Op1Register - Register.EAX));
 
     private static void Immediate64(SoftwareCpu cpu, in Instruction i) =>
         cpu.GprRef(i.Op0Register - Register.RAX) = i.Immediate64;

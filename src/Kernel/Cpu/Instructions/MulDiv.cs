@@ -11,7 +11,7 @@ namespace Actorvisor.Kernel.Cpu.Instructions;
 /// DIV/IDIV: #DE for a zero divisor or a quotient that does not fit (before anything changes); all six
 /// flags are undefined: we produce what the host (AMD Zen) does, CF and OF kept, AF set, SF, ZF, PF clear.
 /// </summary>
-internal static unsafe class MulDiv
+internal static unsafe partial class MulDiv
 {
     public static void Register(Dispatch.HandlerTable t)
     {
