@@ -1,0 +1,35 @@
+namespace Actorvisor.Actors.Tests.Host;
+
+/// <summary>
+/// One boot of the default guest the old way, for <see cref="LinuxLegacyBootTests"/>: `noapic` (interrupts
+/// through the 8259 pair only, the IOAPIC unused), the ACPI PM timer as clocksource, two vCPUs; the /init
+/// measures its clock across a 10 s sleep, shows /proc/interrupts and reboots, which `--no-reboot` turns
+/// into exit status 0.
+/// </summary>
+public sealed class LinuxLegacyBootFixture
+{
+    public const string Init = """
+        #!/bin/sh
+        mount -t proc proc /proc
+        mount -t sysfs sysfs /sys
+        echo "MARKER: actorvisor guest up"
+        echo "CS: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+        echo "NPROC: $(nproc)"
+        echo "UPTIME0: $(cut -d' ' -f1 /proc/uptime)"
+        sleep 10
+        echo "UPTIME1: $(cut -d' ' -f1 /proc/uptime)"
+        echo "INTERRUPTS"
+        cat /proc/interrupts
+        echo "END-INTERRUPTS"
+        reboot -f
+        """;
+
+    public string? SkipReason { get; } = GuestBoot.SkipReason;
+    public GuestBootResult? Result { get; }
+
+    public LinuxLegacyBootFixture()
+    {
+        if (SkipReason is null)
+            Result = GuestBoot.Run(Init, "console=ttyS0 panic=-1 noapic clocksource=acpi_pm", ["--no-reboot", "-c", "2"]);
+    }
+}
