@@ -26,29 +26,7 @@ public sealed partial class SoftwareCpu
     /// </summary>
     public void Init()
     {
-        Array.Clear(Gprs);
-        Gprs[Gpr.RDX] = Model.ResetEdx;
-        SetFlags(RFlags.Fixed1);
-        Rip = 0xFFF0;
-        for (var i = 0; i < 6; i++) Segs[i] = SegmentRegister.RealMode(0);
-        Segs[Seg.CS] = new SegmentRegister
-        {
-            Selector = 0xF000, Base = 0xFFFF0000, Limit = 0xFFFF,
-            Attributes = SegmentRegister.AttrP | SegmentRegister.AttrS | SegmentRegister.AttrCode | SegmentRegister.AttrReadable | SegmentRegister.AttrAccessed,
-        };
-        Ldtr = new SegmentRegister { Limit = 0xFFFF, Attributes = SegmentRegister.AttrP | 2 };
-        Tr = new SegmentRegister { Limit = 0xFFFF, Attributes = SegmentRegister.AttrP | 3 };
-        Gdtr = new DescriptorTable { Limit = 0xFFFF };
-        Idtr = new DescriptorTable { Limit = 0xFFFF };
-        Cr0 = (Cr0 & (Cpu.Cr0.CD | Cpu.Cr0.NW)) | Cpu.Cr0.ET;
-        Cr2 = Cr3 = Cr4 = Cr8 = 0;
-        EferValue = 0;
-        Array.Clear(Dr);
-        Dr[6] = 0xFFFF0FF0; Dr[7] = 0x400;
-        ResetPdptes();
-        InterruptShadow = NmiPending = NmiBlocked = false;
-        Halted = false;
-        ShutdownReason = null;
+        SetResetRegisters((Cr0 & (Cpu.Cr0.CD | Cpu.Cr0.NW)) | Cpu.Cr0.ET);
         UpdateMode();
         FlushTlb(includeGlobal: true);
         ClearDecodeCache();

@@ -79,6 +79,21 @@ public sealed unsafe partial class SoftwareCpu
     /// <summary>Power-on (RESET) state, SDM Vol. 3A, 10.1.1: real mode at F000:FFF0.</summary>
     public void Reset()
     {
+        SetResetRegisters(Cpu.Cr0.PowerOn);
+        MsrStore.Clear();
+        ResetMsrs();
+        UpdateMode();
+        FlushTlb(includeGlobal: true);
+        ClearDecodeCache();
+        ResetFpu();
+    }
+
+    /// <summary>
+    /// The registers RESET and INIT both set (SDM Vol. 3A, Table 10-1): GPRs, RFLAGS, RIP, segments, descriptor
+    /// tables, control and debug registers, EFER, and no pending event; CR0 is the caller's (INIT keeps CD/NW).
+    /// </summary>
+    private void SetResetRegisters(ulong cr0)
+    {
         Array.Clear(Gprs);
         Gprs[Gpr.RDX] = Model.ResetEdx;
         SetFlags(RFlags.Fixed1);
@@ -93,18 +108,15 @@ public sealed unsafe partial class SoftwareCpu
         Tr = new SegmentRegister { Limit = 0xFFFF, Attributes = SegmentRegister.AttrP | 3 };
         Gdtr = new DescriptorTable { Limit = 0xFFFF };
         Idtr = new DescriptorTable { Limit = 0xFFFF };
-        Cr0 = Cpu.Cr0.PowerOn; Cr2 = Cr3 = Cr4 = Cr8 = 0;
+        Cr0 = cr0;
+        Cr2 = Cr3 = Cr4 = Cr8 = 0;
         EferValue = 0;
         Array.Clear(Dr);
         Dr[6] = 0xFFFF0FF0; Dr[7] = 0x400;
-        MsrStore.Clear();
-        ResetMsrs();
+        ResetPdptes();
         InterruptShadow = NmiPending = NmiBlocked = false;
         Halted = false;
-        UpdateMode();
-        FlushTlb(includeGlobal: true);
-        ClearDecodeCache();
-        ResetFpu();
+        ShutdownReason = null;
     }
 
     /// <summary>CS as it was in real mode: after CR0.PE is set, the CPU stays at CPL 0 until CS is reloaded.</summary>

@@ -50,7 +50,9 @@ public class LinuxLegacyBootTests(LinuxLegacyBootFixture fixture, ITestOutputHel
         var guest = double.Parse(up1, CultureInfo.InvariantCulture) - double.Parse(up0, CultureInfo.InvariantCulture);
         var host = (at1 - at0).TotalSeconds;
         output.WriteLine($"guest {guest:F3} s, host {host:F3} s");
-        Assert.InRange(guest, 10.0, 11.0);
+        // A sleep never ends early; it may end late on a loaded host (a wake-up is not a clock), so only the
+        // ratio of guest to host time is held to 1 %.
+        Assert.True(guest >= 10.0, $"slept {guest:F3} s of 10");
         Assert.InRange(Math.Abs(guest - host) / host, 0.0, 0.01);
     }
 
