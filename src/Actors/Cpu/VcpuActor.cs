@@ -21,7 +21,11 @@ public sealed record VcpuOptions(
     TimeSpan? ReadTimeout = null, IActorRef? ReportTo = null, IInterruptSource? Interrupts = null,
     Lapic.VcpuLapic? Lapic = null, CpuModel? Model = null, VcpuTotals? Totals = null)
 {
-    public static readonly TimeSpan DefaultReadTimeout = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Long enough that a device actor starved by a loaded host (several VMs on two cores) is not taken for a
+    /// dead one; a device that never answers still ends the VM.
+    /// </summary>
+    public static readonly TimeSpan DefaultReadTimeout = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>

@@ -23,6 +23,11 @@ public sealed record GuestBootResult(string Console, string Stderr, int ExitStat
 public static class GuestBoot
 {
     public const string Marker = "MARKER: actorvisor guest up";
+    /// <summary>
+    /// The test collection of every class that boots the real guest: one boot at a time, since a Linux boot
+    /// wants a host core and CI has two.
+    /// </summary>
+    public const string Collection = "Linux guest boots";
     public static readonly TimeSpan Limit = TimeSpan.FromMinutes(10);
 
     /// <summary>Why a boot cannot run here (no cached guest), or null.</summary>
@@ -118,3 +123,11 @@ public static class GuestBoot
         public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
+
+/// <summary>
+/// The real-guest boots, each made once (in this order, one at a time) and shared by every test class of the
+/// collection that takes it.
+/// </summary>
+[CollectionDefinition(GuestBoot.Collection)]
+public sealed class GuestBootCollection : ICollectionFixture<LinuxBootFixture>, ICollectionFixture<LinuxClockFixture>,
+    ICollectionFixture<LinuxLegacyBootFixture>;

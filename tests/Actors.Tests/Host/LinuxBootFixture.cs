@@ -3,7 +3,7 @@ namespace Actorvisor.Actors.Tests.Host;
 /// <summary>
 /// One boot of the real default guest on one vCPU, shared by the assertions of <see cref="LinuxBootTests"/>:
 /// the /init prints a marker, the clocksource and /proc/interrupts twice a second apart, asks for a line on
-/// the console and echoes it, then powers off.
+/// the console and echoes it, then powers off. Between, it measures its uptime across a 10 s sleep.
 /// </summary>
 public sealed class LinuxBootFixture
 {
@@ -23,6 +23,9 @@ public sealed class LinuxBootFixture
         echo "INTERRUPTS-2"
         cat /proc/interrupts
         echo "END-INTERRUPTS"
+        echo "UPTIME0: $(cut -d' ' -f1 /proc/uptime)"
+        sleep 10
+        echo "UPTIME1: $(cut -d' ' -f1 /proc/uptime)"
         echo "TYPE-A-LINE:"
         read line
         echo "GOT:[$line]"

@@ -8,7 +8,8 @@ namespace Actorvisor.Actors.Tests.Host;
 /// Debian's own kernel and a busybox initramfs boot on our CPU with every device an actor, through
 /// `actorvisor run` (one boot, <see cref="LinuxBootFixture"/>, for all of these).
 /// </summary>
-public class LinuxBootTests(LinuxBootFixture fixture, ITestOutputHelper output) : IClassFixture<LinuxBootFixture>
+[Collection(GuestBoot.Collection)]
+public class LinuxBootTests(LinuxBootFixture fixture, ITestOutputHelper output)
 {
     private GuestBootResult RequireBoot()
     {
@@ -73,6 +74,19 @@ public class LinuxBootTests(LinuxBootFixture fixture, ITestOutputHelper output) 
         // COM1 through the DSDT's PNP0501 device, its interrupt through IOAPIC pin 4.
         Assert.Contains("00:00: ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A", boot.Console);
         Assert.Matches(@"\n\s*4:\s+\d+\s+IO-APIC\s+4-edge\s+ttyS0", boot.Console);
+    }
+
+    [SkippableFact]
+    public void GuestTimeOnTheTscAdvancesWithWallTimeWithinOnePercentOverTenSeconds()
+    {
+        var boot = RequireBoot();
+        var (at0, up0) = (boot.LineStarting("UPTIME0:")!.Value.At, boot.LineStarting("UPTIME0:")!.Value.Line[8..]);
+        var (at1, up1) = (boot.LineStarting("UPTIME1:")!.Value.At, boot.LineStarting("UPTIME1:")!.Value.Line[8..]);
+        var guest = double.Parse(up1, System.Globalization.CultureInfo.InvariantCulture) - double.Parse(up0, System.Globalization.CultureInfo.InvariantCulture);
+        var host = (at1 - at0).TotalSeconds;
+        output.WriteLine($"guest {guest:F3} s, host {host:F3} s");
+        Assert.True(guest >= 10.0, $"slept {guest:F3} s of 10");
+        Assert.InRange(Math.Abs(guest - host) / host, 0.0, 0.01);
     }
 
     private static string Section(string text, string from, string to)

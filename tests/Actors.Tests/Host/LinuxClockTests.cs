@@ -10,7 +10,8 @@ namespace Actorvisor.Actors.Tests.Host;
 /// LegacyReplacement and emulate the RTC's interrupts with HPET timer 1), reads and writes our RTC with
 /// hwclock, and gets its RTC alarm interrupts.
 /// </summary>
-public class LinuxClockTests(LinuxClockFixture boot, ITestOutputHelper output) : IClassFixture<LinuxClockFixture>
+[Collection(GuestBoot.Collection)]
+public class LinuxClockTests(LinuxClockFixture boot, ITestOutputHelper output)
 {
     private void RequireBoot()
     {

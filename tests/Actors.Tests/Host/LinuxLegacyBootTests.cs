@@ -10,7 +10,8 @@ namespace Actorvisor.Actors.Tests.Host;
 /// every device interrupt, the ACPI PM timer keeps time, and a guest reboot ends the run with status 0 under
 /// --no-reboot.
 /// </summary>
-public class LinuxLegacyBootTests(LinuxLegacyBootFixture fixture, ITestOutputHelper output) : IClassFixture<LinuxLegacyBootFixture>
+[Collection(GuestBoot.Collection)]
+public class LinuxLegacyBootTests(LinuxLegacyBootFixture fixture, ITestOutputHelper output)
 {
     private GuestBootResult Boot()
     {

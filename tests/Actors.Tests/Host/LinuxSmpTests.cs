@@ -6,7 +6,8 @@ namespace Actorvisor.Actors.Tests.Host;
 /// Linux on four vCPUs given as bhyve's `-c cpus=4,sockets=2,cores=2` (the boot of <see cref="LinuxClockFixture"/>):
 /// the BSP starts the APs with INIT-SIPI-SIPI and sees the topology the MADT and CPUID describe.
 /// </summary>
-public class LinuxSmpTests(LinuxClockFixture boot, ITestOutputHelper output) : IClassFixture<LinuxClockFixture>
+[Collection(GuestBoot.Collection)]
+public class LinuxSmpTests(LinuxClockFixture boot, ITestOutputHelper output)
 {
     private string Value(string key)
     {
