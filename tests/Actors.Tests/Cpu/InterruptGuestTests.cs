@@ -217,9 +217,9 @@ public class InterruptGuestTests : TestKit, IDisposable
         }));
         var started = DateTime.UtcNow;
         Run(Boot64);
-        // The timer keeps running: on a loaded host a sixth period can end between the guest's last compare
-        // and its CLI, so the count is at least five.
-        Assert.InRange(_memory.ReadUInt32(Counter), 5u, 6u);
+        // The timer keeps running: on a loaded host more periods can end between the guest's last compare and
+        // its CLI (a late host timer catches up), so the count is at least five.
+        Assert.True(_memory.ReadUInt32(Counter) >= 5, $"only {_memory.ReadUInt32(Counter)} timer interrupts");
         Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(4), "five 1 ms periods take at least 4 ms");
         Assert.True(_lapic.Model.TimerFirings >= 5);
     }

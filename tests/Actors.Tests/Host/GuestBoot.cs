@@ -10,6 +10,30 @@ namespace Actorvisor.Actors.Tests.Host;
 public sealed record GuestBootResult(string Console, string Stderr, int ExitStatus, TimeSpan? MarkerAfter, TimeSpan Total,
     IReadOnlyList<(TimeSpan At, string Line)> Lines)
 {
+    /// <summary>
+    /// Asserts that the guest's clock kept wall time within 1 % across its 10 s sleep: the uptimes it printed
+    /// on its "UPTIME0:" and "UPTIME1:" lines against the host time between their arrivals. A sleep never ends
+    /// early; it may end late on a loaded host (a wake-up is not a clock), so only the ratio is held to 1 %.
+    /// </summary>
+    public void AssertGuestKeptWallTime(Xunit.Abstractions.ITestOutputHelper output)
+    {
+        var (at0, up0) = Value("UPTIME0");
+        var (at1, up1) = Value("UPTIME1");
+        var guest = double.Parse(up1, System.Globalization.CultureInfo.InvariantCulture) - double.Parse(up0, System.Globalization.CultureInfo.InvariantCulture);
+        var host = (at1 - at0).TotalSeconds;
+        output.WriteLine($"guest {guest:F3} s, host {host:F3} s");
+        Assert.True(guest >= 10.0, $"slept {guest:F3} s of 10");
+        Assert.InRange(Math.Abs(guest - host) / host, 0.0, 0.01);
+    }
+
+    /// <summary>What follows "KEY:" on the first console line that starts so, and when the line arrived.</summary>
+    public (TimeSpan At, string Value) Value(string key)
+    {
+        var hit = LineStarting(key + ":");
+        Assert.True(hit is not null, $"no {key} line on the console");
+        return (hit.Value.At, hit.Value.Line[(key.Length + 1)..].Trim());
+    }
+
     /// <summary>The first console line that starts with <paramref name="prefix"/>, and when it arrived.</summary>
     public (TimeSpan At, string Line)? LineStarting(string prefix) =>
         Lines.FirstOrDefault(l => l.Line.StartsWith(prefix, StringComparison.Ordinal)) is { Line: not null } hit ? hit : null;
