@@ -33,7 +33,8 @@ public static class VmRunner
     {
         using var system = ActorSystem.Create("actorvisor", AkkaConfig);
         IActorRef? current = null;
-        if (config.Input is { } input) StartInputPump(input, () => Volatile.Read(ref current));
+        var quit = new QuitRequest();
+        if (config.Input is { } input) StartInputPump(input, () => Volatile.Read(ref current), quit);
         var boots = 0;
         var persistent = new VmPersistentState(); // the CMOS outlives each boot's VM
 
@@ -46,8 +47,12 @@ public static class VmRunner
             var vm = system.ActorOf(VmSupervisor.Props(config, listener, totals, persistent), boots == 1 ? $"vm-{config.Name}" : $"vm-{config.Name}-boot{boots}");
             Volatile.Write(ref current, vm);
             listener.Tell(new ExitListener.WatchVm(vm));
+            // A quit typed before this VM was current is not lost: the loop sees it here.
+            if (quit.Reason is { } early) vm.Tell(new VmProtocol.Quit(early));
             var outcome = exited.Task.GetAwaiter().GetResult();
             Volatile.Write(ref current, null);
+            if (outcome.Code == VmExitCode.Reset && quit.Reason is { } reason)
+                outcome = new VmProtocol.VmExited(config.Name, VmExitCode.PowerOff, reason);
             if (outcome.Code == VmExitCode.Reset && !config.NoReboot)
             {
                 progress?.WriteLine($"actorvisor: {outcome.Message ?? "the guest rebooted"}; resetting the VM");
@@ -62,7 +67,15 @@ public static class VmRunner
     /// Reads the console input on a background thread (a blocking read cannot be interrupted; the thread
     /// dies with the process) and tells the current VM what was typed. Ctrl-A x from a terminal quits.
     /// </summary>
-    private static void StartInputPump(ConsoleInput input, Func<IActorRef?> currentVm)
+    /// <summary>The user's quit (Ctrl-A x), kept for the run: it may come while one VM is ending and the next is not built yet.</summary>
+    private sealed class QuitRequest
+    {
+        private string? _reason;
+        public string? Reason => Volatile.Read(ref _reason);
+        public void Set(string reason) => Volatile.Write(ref _reason, reason);
+    }
+
+    private static void StartInputPump(ConsoleInput input, Func<IActorRef?> currentVm, QuitRequest quitRequest)
     {
         var thread = new Thread(() =>
         {
@@ -80,7 +93,12 @@ public static class VmRunner
                     else quit = escape.Feed(buffer.AsSpan(0, n), toGuest);
                     var vm = currentVm();
                     if (toGuest.Count > 0) vm?.Tell(new VmProtocol.ConsoleInput(toGuest.ToArray()));
-                    if (quit) vm?.Tell(new VmProtocol.Quit("quit from the console (Ctrl-A x)"));
+                    if (quit)
+                    {
+                        const string reason = "quit from the console (Ctrl-A x)";
+                        quitRequest.Set(reason);
+                        vm?.Tell(new VmProtocol.Quit(reason));
+                    }
                 }
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
