@@ -14,6 +14,9 @@ public sealed record GuestBootResult(string Console, string Stderr, int ExitStat
     /// Asserts that the guest's clock kept wall time within 1 % across its 10 s sleep: the uptimes it printed
     /// on its "UPTIME0:" and "UPTIME1:" lines against the host time between their arrivals. A sleep never ends
     /// early; it may end late on a loaded host (a wake-up is not a clock), so only the ratio is held to 1 %.
+    /// The /init reads /proc/uptime with the shell's builtin `read` and echoes it at once: a `$(cut ...)`
+    /// would put a process exit between the reading and the printing, which a loaded host stretches by a
+    /// second and more.
     /// </summary>
     public void AssertGuestKeptWallTime(Xunit.Abstractions.ITestOutputHelper output)
     {

@@ -23,9 +23,9 @@ public sealed class LinuxBootFixture
         echo "INTERRUPTS-2"
         cat /proc/interrupts
         echo "END-INTERRUPTS"
-        echo "UPTIME0: $(cut -d' ' -f1 /proc/uptime)"
+        read up rest < /proc/uptime; echo "UPTIME0: $up"
         sleep 10
-        echo "UPTIME1: $(cut -d' ' -f1 /proc/uptime)"
+        read up rest < /proc/uptime; echo "UPTIME1: $up"
         echo "TYPE-A-LINE:"
         read line
         echo "GOT:[$line]"

@@ -20,9 +20,9 @@ public sealed class LinuxClockFixture
         echo "CORES: $(grep -m1 'cpu cores' /proc/cpuinfo | cut -d: -f2)"
         echo "SIBLINGS: $(grep -m1 'siblings' /proc/cpuinfo | cut -d: -f2)"
         echo "HWCLOCK-R: $(hwclock -r -u 2>&1)"
-        echo "UPTIME0: $(cut -d' ' -f1 /proc/uptime)"
+        read up rest < /proc/uptime; echo "UPTIME0: $up"
         sleep 10
-        echo "UPTIME1: $(cut -d' ' -f1 /proc/uptime)"
+        read up rest < /proc/uptime; echo "UPTIME1: $up"
         echo "RTC8-BEFORE: $(grep ' 8:' /proc/interrupts)"
         echo +2 > /sys/class/rtc/rtc0/wakealarm
         echo "WAKEALARM-SET: [$(cat /sys/class/rtc/rtc0/wakealarm)]"

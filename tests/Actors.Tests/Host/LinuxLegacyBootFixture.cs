@@ -15,9 +15,9 @@ public sealed class LinuxLegacyBootFixture
         echo "MARKER: actorvisor guest up"
         echo "CS: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
         echo "NPROC: $(nproc)"
-        echo "UPTIME0: $(cut -d' ' -f1 /proc/uptime)"
+        read up rest < /proc/uptime; echo "UPTIME0: $up"
         sleep 10
-        echo "UPTIME1: $(cut -d' ' -f1 /proc/uptime)"
+        read up rest < /proc/uptime; echo "UPTIME1: $up"
         echo "INTERRUPTS"
         cat /proc/interrupts
         echo "END-INTERRUPTS"
