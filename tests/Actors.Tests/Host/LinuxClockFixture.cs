@@ -32,6 +32,7 @@ public sealed class LinuxClockFixture
         date -u -s "2030-01-02 03:04:05" > /dev/null
         hwclock -w -u
         echo "HWCLOCK-AFTER-W: $(hwclock -r -u 2>&1)"
+        echo "DATE-AFTER-R: $(date -u '+%Y-%m-%d %H:%M:%S')"
         echo "CLOCK-PROBE-END"
         poweroff -f
         """;
