@@ -98,8 +98,20 @@ public static partial class ActorvisorCli
                 if (DeviceSpec.TryParse(text, out var error) is null) r.AddError(error!);
         });
 
+        var deterministic = new Option<bool>("--deterministic")
+        {
+            Description = "Run all vCPUs on one thread with time counted in instructions, so the same guest and input repeat exactly; prints a digest of the device accesses at the end",
+        };
+        var record = new Option<string>("--record")
+        {
+            Description = "Deterministic run: log console input with the instruction count it reached the guest at, to FILE",
+        };
+        var replay = new Option<string>("--replay")
+        {
+            Description = "Deterministic run: give the guest the input logged by --record in FILE, at the same instruction counts (live input is ignored)",
+        };
         var run = new Command("run", "Boot a guest and run it until it halts, shuts down, fails or exits through isa-debug-exit")
-            { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats };
+            { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats, deterministic, record, replay };
         run.SetAction(parse =>
         {
             var kernelPath = parse.GetValue(kernel);
@@ -116,6 +128,21 @@ public static partial class ActorvisorCli
                 (kernelPath, initrdPath) = (guest.Kernel, guest.Initramfs);
                 cmdlineText ??= GuestFiles.DefaultCmdline;
             }
+            var recordPath = parse.GetValue(record);
+            var replayPath = parse.GetValue(replay);
+            if (recordPath is not null && replayPath is not null)
+            {
+                stderr.WriteLine("actorvisor: --record and --replay exclude each other");
+                return (int)VmExitCode.Error;
+            }
+            if (replayPath is not null && !File.Exists(replayPath))
+            {
+                stderr.WriteLine($"actorvisor: --replay {replayPath}: no such file");
+                return (int)VmExitCode.Error;
+            }
+            var deterministicRun = parse.GetValue(deterministic) || recordPath is not null || replayPath is not null
+                ? new DeterministicRun(DeterministicRun.DefaultEpoch, recordPath, replayPath)
+                : null;
             var serialText = parse.GetValue(serial)!;
             using var serialFile = serialText.StartsWith("file:", StringComparison.Ordinal)
                 ? new FileStream(serialText[5..], FileMode.Create, FileAccess.Write, FileShare.Read)
@@ -129,6 +156,7 @@ public static partial class ActorvisorCli
                 NoReboot = parse.GetValue(noReboot),
                 Topology = parse.GetValue(cpus)!,
                 Input = serialFile is null ? stdin : null,
+                Deterministic = deterministicRun,
             };
             using var raw = config.Input is { IsTerminal: true } ? TerminalRawMode.EnterOnStdin() : null;
             var totals = new Actorvisor.Actors.Cpu.VcpuTotals();
@@ -154,7 +182,7 @@ public static partial class ActorvisorCli
             using var help = new StreamWriter(stdout, leaveOpen: true) { AutoFlush = true };
             return parsed.Invoke(new InvocationConfiguration { Output = help, Error = stderr, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is GuestFetchException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is GuestFetchException or IOException or UnauthorizedAccessException or FormatException)
         {
             stderr.WriteLine($"actorvisor: {e.Message}");
             return (int)VmExitCode.Error;

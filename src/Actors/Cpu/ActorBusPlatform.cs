@@ -58,6 +58,9 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
 
     public AccessReplyTarget ReplyTarget => _reply;
 
+    /// <summary>In the deterministic schedule, every device access and its value is added here.</summary>
+    public Deterministic.RunDigest? Digest { get; set; }
+
     /// <summary>This vCPU's own MMIO window (its LAPIC), looked at before the bus; none when null.</summary>
     public ILocalMmio? Local { get; set; }
 
@@ -72,6 +75,7 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
         var v = _reply.Request(hit.Target, new PioRead(port, (ushort)hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of port 0x{port:x} ({size} bytes)");
         CountRead(start);
+        Digest?.Add(Deterministic.RunDigest.Kind.PortRead, vcpuId, port, size, v & AllOnes(size));
         return (uint)(v & AllOnes(size));
     }
 
@@ -82,6 +86,7 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             UnassignedPortWrites++;
             return;
         }
+        Digest?.Add(Deterministic.RunDigest.Kind.PortWrite, vcpuId, port, size, value & AllOnes(size));
         hit.Target.Tell(new PioWrite(port, (ushort)hit.Offset, (byte)size, (uint)(value & AllOnes(size)), vcpuId), _self);
     }
 
@@ -97,6 +102,7 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
         var v = _reply.Request(hit.Target, new MmioRead(address, hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of MMIO 0x{address:x} ({size} bytes)");
         CountRead(start);
+        Digest?.Add(Deterministic.RunDigest.Kind.MmioRead, vcpuId, address, size, v & AllOnes(size));
         return v & AllOnes(size);
     }
 
@@ -108,6 +114,7 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             UnassignedMmioWrites++;
             return;
         }
+        Digest?.Add(Deterministic.RunDigest.Kind.MmioWrite, vcpuId, address, size, value & AllOnes(size));
         hit.Target.Tell(new MmioWrite(address, hit.Offset, (byte)size, value & AllOnes(size), vcpuId), _self);
     }
 

@@ -16,10 +16,12 @@ namespace Actorvisor.Actors.Cpu;
 /// <param name="Lapic">This vCPU's LAPIC: it becomes the interrupt source and serves its register page on the
 /// run thread; overrides <paramref name="Interrupts"/>.</param>
 /// <param name="Model">The CPU model (with the VM's topology); <see cref="CpuModel.Default"/> when null.</param>
+/// <param name="Scheduler">The deterministic schedule to run in (its clock drives the TSC), instead of an own thread.</param>
 public sealed record VcpuOptions(
     int Id, GuestMemory Memory, IoBus<IActorRef> Bus, Action<SoftwareCpu>? Boot = null,
     TimeSpan? ReadTimeout = null, IActorRef? ReportTo = null, IInterruptSource? Interrupts = null,
-    Lapic.VcpuLapic? Lapic = null, CpuModel? Model = null, VcpuTotals? Totals = null)
+    Lapic.VcpuLapic? Lapic = null, CpuModel? Model = null, VcpuTotals? Totals = null,
+    Deterministic.DeterministicScheduler? Scheduler = null)
 {
     /// <summary>
     /// Long enough that a device actor starved by a loaded host (several VMs on two cores) is not taken for a
@@ -52,8 +54,14 @@ public sealed class VcpuActor : ReceiveActor
         _cpu = cpu;
         _totals = o.Totals;
         if (o.Interrupts is not null) cpu.Interrupts = o.Interrupts;
+        if (o.Scheduler is { } scheduler)
+        {
+            cpu.TscClock = scheduler.Clock;
+            _platform.Digest = scheduler.Digest;
+        }
         o.Boot?.Invoke(cpu);
-        _thread = new VcpuThread(cpu, _platform, Self, o.ReportTo ?? Context.Parent, o.Lapic is { } l ? l.ServiceBetweenRuns : null);
+        _thread = new VcpuThread(cpu, _platform, Self, o.ReportTo ?? Context.Parent, o.Lapic is { } l ? l.ServiceBetweenRuns : null,
+            o.Scheduler);
         _lapic = o.Lapic;
         if (o.Lapic is not null)
         {

@@ -29,8 +29,13 @@ internal sealed class VcpuThread
     private State _state = State.NotStarted;
     private bool _haltReported;
 
-    public VcpuThread(SoftwareCpu cpu, ActorBusPlatform platform, IActorRef self, IActorRef reportTo, Action? service = null)
+    /// <summary>The deterministic schedule this vCPU runs in, instead of on its own thread; null for real time.</summary>
+    private readonly Deterministic.DeterministicScheduler? _scheduler;
+
+    public VcpuThread(SoftwareCpu cpu, ActorBusPlatform platform, IActorRef self, IActorRef reportTo, Action? service = null,
+        Deterministic.DeterministicScheduler? scheduler = null)
     {
+        _scheduler = scheduler;
         _service = service;
         _cpu = cpu;
         _platform = platform;
@@ -42,7 +47,24 @@ internal sealed class VcpuThread
 
     public int Id => _cpu.Id;
 
-    public void Start() => _thread.Start();
+    public SoftwareCpu Cpu => _cpu;
+
+    /// <summary>Starts the own thread, or joins the deterministic schedule.</summary>
+    public void Start()
+    {
+        if (_scheduler is not null) _scheduler.Add(this);
+        else _thread.Start();
+    }
+
+    /// <summary>Set by <see cref="Wake"/>; the deterministic scheduler takes it to know the vCPU has something to do.</summary>
+    internal bool TakeWake()
+    {
+        if (!_wake.IsSet) return false;
+        _wake.Reset();
+        return true;
+    }
+
+    internal bool Stopping => _stopping.IsCancellationRequested;
 
     /// <summary>Queues a command for the run thread and gets its attention. Any thread.</summary>
     public void Post(object command, IActorRef replyTo)
@@ -56,6 +78,7 @@ internal sealed class VcpuThread
     {
         _cpu.Kick();
         _wake.Set();
+        _scheduler?.Wake();
     }
 
     /// <summary>Stops the thread (a read waiting on a device is cancelled) and waits for it to end.</summary>
@@ -63,6 +86,7 @@ internal sealed class VcpuThread
     {
         _stopping.Cancel();
         Wake();
+        if (_scheduler is not null) return _scheduler.Remove(this, timeout);
         return !_thread.IsAlive || _thread.Join(timeout);
     }
 
@@ -74,14 +98,9 @@ internal sealed class VcpuThread
             {
                 // Reset before looking at the queue: a Wake after this point is seen by the next Wait.
                 _wake.Reset();
-                DrainCommands();
-                if (_state == State.Finished) break;
-                if (_state != State.Running)
-                {
-                    _wake.Wait();
-                    continue;
-                }
-                RunOnce();
+                var outcome = Step(long.MaxValue);
+                if (outcome == StepOutcome.Finished) break;
+                if (outcome is StepOutcome.Waiting or StepOutcome.Halted) _wake.Wait();
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -90,13 +109,39 @@ internal sealed class VcpuThread
         }
         catch (Exception e)
         {
-            // The thread must never die silently: the parent decides what a host error means for the VM.
-            _reportTo.Tell(new VcpuProtocol.Failed(_cpu.Id, $"{e.GetType().Name}: {e.Message}"), _self);
+            ReportCrash(e);
         }
     }
 
-    private void RunOnce()
+    /// <summary>The thread must never die silently: the parent decides what a host error means for the VM.</summary>
+    internal void ReportCrash(Exception e) =>
+        _reportTo.Tell(new VcpuProtocol.Failed(_cpu.Id, $"{e.GetType().Name}: {e.Message}"), _self);
+
+    /// <summary>What one <see cref="Step"/> left the vCPU doing.</summary>
+    internal enum StepOutcome
     {
+        /// <summary>It ran (or was kicked) and can run on.</summary>
+        Ran,
+        /// <summary>Halted or waiting for SIPI: nothing to do until an interrupt (or a command) <see cref="Wake"/>s it.
+        /// Guest time may pass meanwhile.</summary>
+        Halted,
+        /// <summary>Not running at all (not started, paused, failed, shut down) until a command: guest time stands still for it.</summary>
+        Waiting,
+        /// <summary>Stopped for good.</summary>
+        Finished,
+    }
+
+    /// <summary>
+    /// One turn of the run thread: the queued commands, then up to <paramref name="budget"/> instructions.
+    /// It never blocks, except on a device read. The own thread's loop calls it, or, in the deterministic
+    /// schedule, the <see cref="Deterministic.DeterministicScheduler"/>, which owns no thread per vCPU.
+    /// An <see cref="OperationCanceledException"/> when the vCPU is stopping propagates.
+    /// </summary>
+    internal StepOutcome Step(long budget)
+    {
+        DrainCommands();
+        if (_state == State.Finished) return StepOutcome.Finished;
+        if (_state != State.Running) return StepOutcome.Waiting;
         CpuExitReason exit;
         try
         {
@@ -105,12 +150,11 @@ internal sealed class VcpuThread
             {
                 // Wait-for-SIPI runs nothing; like HLT with interrupts off, only another CPU can end it.
                 ReportHaltedForGood();
-                _wake.Wait();
-                return;
+                return StepOutcome.Halted;
             }
             // Started by a SIPI (or otherwise no longer halted) since the halt was reported: it runs again.
             if (!_cpu.Halted) ReportWoke();
-            exit = _cpu.Run();
+            exit = _cpu.Run(budget);
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
@@ -119,12 +163,12 @@ internal sealed class VcpuThread
         catch (DeviceTimeoutException e)
         {
             Fail(e.Message);
-            return;
+            return StepOutcome.Waiting;
         }
         catch (Exception e)
         {
             Fail($"{e.GetType().Name}: {e.Message} at {_cpu}\n{e.StackTrace}");
-            return;
+            return StepOutcome.Waiting;
         }
         if (!_cpu.Halted) ReportWoke();
         switch (exit)
@@ -132,12 +176,13 @@ internal sealed class VcpuThread
             case CpuExitReason.Halted:
                 if (!_cpu.IF) ReportHaltedForGood();
                 // Wait for an interrupt, an NMI or a command; Run takes the event and resumes.
-                _wake.Wait();
-                break;
+                return StepOutcome.Halted;
             case CpuExitReason.Shutdown:
                 _state = State.ShutDown;
                 _reportTo.Tell(new VcpuProtocol.ShutDown(_cpu.Id, _cpu.ShutdownReason ?? "triple fault"), _self);
-                break;
+                return StepOutcome.Waiting;
+            default:
+                return StepOutcome.Ran;
         }
     }
 

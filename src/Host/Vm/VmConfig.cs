@@ -25,6 +25,22 @@ public sealed record VmConfig(string Name, ulong MemorySize, string KernelPath, 
     /// <summary>vCPUs and their sockets/cores/threads (<c>-c</c>, bhyve's syntax: <see cref="CpuTopology.Parse"/>).</summary>
     public CpuTopology Topology { get; init; } = CpuTopology.Single;
 
+    /// <summary>The deterministic schedule (<c>--deterministic</c>, <c>--record</c>, <c>--replay</c>); null: real time.</summary>
+    public DeterministicRun? Deterministic { get; init; }
+
     public const ulong DefaultMemorySize = 256UL << 20;
     public const string DefaultName = "guest";
+}
+
+/// <summary>How a deterministic run is set up.</summary>
+/// <param name="Epoch">The wall-clock time the guest's RTC shows at power-on (the same every run).</param>
+/// <param name="RecordPath">Where console input is logged with its instruction count; null: not logged.</param>
+/// <param name="ReplayPath">An input log to replay instead of live input; null: live input.</param>
+public sealed record DeterministicRun(DateTimeOffset Epoch, string? RecordPath = null, string? ReplayPath = null)
+{
+    /// <summary>A fixed power-on time, so that two runs print the same dates.</summary>
+    public static readonly DateTimeOffset DefaultEpoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    /// <summary>Virtual time per instruction: 1 ns (a 1 GHz machine that retires one instruction per cycle).</summary>
+    public long InstructionsPerSecond { get; init; } = 1_000_000_000;
+    public long SliceInstructions { get; init; } = Actorvisor.Actors.Cpu.Deterministic.DeterministicScheduler.DefaultSliceInstructions;
 }

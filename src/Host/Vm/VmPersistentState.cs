@@ -1,3 +1,4 @@
+using Actorvisor.Actors.Cpu.Deterministic;
 using Actorvisor.Actors.Devices.Rtc;
 
 namespace Actorvisor.Host.Vm;
@@ -10,4 +11,8 @@ public sealed class VmPersistentState
 {
     /// <summary>The RTC's time offset, registers A/B and both CMOS banks.</summary>
     public CmosStore Cmos { get; } = new();
+
+    /// <summary>The deterministic schedule, when the run has one: its clock, timer queue, input log and digest
+    /// go on across a guest reboot, so a replay reaches the second boot at the same instruction count.</summary>
+    public DeterministicScheduler? Scheduler { get; init; }
 }

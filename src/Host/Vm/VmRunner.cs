@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Configuration;
+using Actorvisor.Actors.Cpu.Deterministic;
 
 namespace Actorvisor.Host.Vm;
 
@@ -25,7 +26,7 @@ public static class VmRunner
           log-dead-letters-during-shutdown = off
           coordinated-shutdown.run-by-clr-shutdown-hook = off
         }
-        """);
+        """).WithFallback(InlineDispatcher.Config);
 
     /// <param name="progress">Where a reboot is announced (stderr), null for silence.</param>
     /// <param name="totals">Where the vCPUs add what they executed, over every boot (null: not counted).</param>
@@ -36,7 +37,9 @@ public static class VmRunner
         var quit = new QuitRequest();
         if (config.Input is { } input) StartInputPump(input, () => Volatile.Read(ref current), quit);
         var boots = 0;
-        var persistent = new VmPersistentState(); // the CMOS outlives each boot's VM
+        using var scheduler = CreateScheduler(config.Deterministic);
+        // The CMOS (and a deterministic schedule) outlive each boot's VM.
+        var persistent = new VmPersistentState { Scheduler = scheduler };
 
         while (true)
         {
@@ -44,7 +47,10 @@ public static class VmRunner
             var exited = new TaskCompletionSource<VmProtocol.VmExited>(TaskCreationOptions.RunContinuationsAsynchronously);
             var listener = system.ActorOf(Props.Create(() => new ExitListener(exited, config.Name)), $"exit-listener-{boots}");
             // After a reboot the new supervisor gets a fresh name: the old one's may not be released yet.
-            var vm = system.ActorOf(VmSupervisor.Props(config, listener, totals, persistent), boots == 1 ? $"vm-{config.Name}" : $"vm-{config.Name}-boot{boots}");
+            var props = VmSupervisor.Props(config, listener, totals, persistent);
+            // Deterministic: the supervisor, too, handles a request to end the run at the instruction that made it.
+            if (scheduler is not null) props = props.WithDispatcher(InlineDispatcher.Id);
+            var vm = system.ActorOf(props, boots == 1 ? $"vm-{config.Name}" : $"vm-{config.Name}-boot{boots}");
             Volatile.Write(ref current, vm);
             listener.Tell(new ExitListener.WatchVm(vm));
             // A quit typed before this VM was current is not lost: the loop sees it here.
@@ -59,8 +65,20 @@ public static class VmRunner
                 continue;
             }
             system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            if (scheduler is not null)
+                progress?.WriteLine($"actorvisor: deterministic run: {scheduler.Clock.Retired} instructions, " +
+                                    $"{scheduler.Clock.GetTimestamp() / 1e9:F6} s virtual time, digest {scheduler.Digest.Current()}");
             return outcome;
         }
+    }
+
+    /// <exception cref="FormatException">The replay log is malformed.</exception>
+    private static DeterministicScheduler? CreateScheduler(DeterministicRun? run)
+    {
+        if (run is null) return null;
+        var replay = run.ReplayPath is { } r ? HostInputLog.Read(r) : null;
+        var record = run.RecordPath is { } w ? new StreamWriter(w, append: false) : null;
+        return new DeterministicScheduler(new ScheduleClock(run.Epoch, run.InstructionsPerSecond), run.SliceInstructions, replay, record);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Actorvisor.Actors.Cpu;
+using Actorvisor.Actors.Cpu.Deterministic;
 using Actorvisor.Actors.Devices.AcpiPm;
 using Actorvisor.Actors.Devices.DebugExit;
 using Actorvisor.Actors.Devices.Hpet;
@@ -53,7 +54,9 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private GuestMemory? _memory;
     /// <summary>The ISA interrupt router (a mailbox-less reference, released when the VM stops).</summary>
     private IsaIrqRouter? _isaIrq;
-    private HostTimerService? _timers;
+    private HostTimerService? _hostTimers;
+    /// <summary>The deterministic schedule this VM runs in (it outlives the VM across reboots); null: real time.</summary>
+    private DeterministicScheduler? Scheduler => _persistent?.Scheduler;
     private VmProtocol.VmExited? _outcome;
     /// <summary>COM1, where console input goes.</summary>
     private IActorRef? _console;
@@ -65,6 +68,12 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private sealed record DrainTimedOut
     {
         public static readonly DrainTimedOut Instance = new();
+    }
+
+    /// <summary>Deterministic schedule: stop the children now, off the scheduler thread (see <see cref="Finish"/>).</summary>
+    private sealed record BeginDrain
+    {
+        public static readonly BeginDrain Instance = new();
     }
 
     /// <param name="totals">Where the vCPUs add what they executed when they stop (null: nowhere).</param>
@@ -96,7 +105,12 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         Receive<LifecycleProtocol.ResetRequested>(m => Finish(VmExitCode.Reset, $"the guest rebooted ({m.Source})"));
         Receive<LifecycleProtocol.PowerOffRequested>(_ => Finish(VmExitCode.PowerOff, null));
         Receive<VmProtocol.Quit>(m => Finish(VmExitCode.PowerOff, m.Reason));
-        Receive<VmProtocol.ConsoleInput>(m => _console?.Tell(new UartProtocol.HostInput(m.Data)));
+        Receive<VmProtocol.ConsoleInput>(m =>
+        {
+            // In the deterministic schedule input reaches the guest at an instruction boundary the scheduler picks (and records).
+            if (Scheduler is { } s) s.PostInput(m.Data);
+            else _console?.Tell(new UartProtocol.HostInput(m.Data));
+        });
         Receive<Terminated>(t =>
         {
             _children.Remove(t.ActorRef);
@@ -113,6 +127,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             _children.Remove(t.ActorRef);
             if (_children.Count == 0) Context.Stop(Self);
         });
+        Receive<BeginDrain>(_ => Drain());
         Receive<DrainTimedOut>(_ =>
         {
             foreach (var c in _children) Context.Stop(c);
@@ -166,11 +181,15 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         var apicBus = Spawn(ApicBusActor.Props(), "apic-bus");
         var ioapic = Spawn(IoApicActor.Props(apicBus), "ioapic");
         var cpuModel = CpuModel.Default with { Topology = _config.Topology };
+        // Real time: the host's clock and a timer thread. Deterministic: the schedule's instruction clock.
+        TimeProvider time = Scheduler?.Clock ?? TimeProvider.System;
+        ITimerService timers = (ITimerService?)Scheduler?.Clock.Timers
+            ?? (_hostTimers = new HostTimerService(TimeProvider.System, $"timers-{_config.Name}"));
         var lapics = new VcpuLapic[VcpuCount];
         var lapicActors = new IActorRef[VcpuCount];
         for (var id = 0; id < VcpuCount; id++)
         {
-            lapics[id] = new VcpuLapic(id, TimeProvider.System, cpuModel.BusHz, apicBus, ioapic, pic: null,
+            lapics[id] = new VcpuLapic(id, time, cpuModel.BusHz, apicBus, ioapic, pic: null,
                 (byte)_config.Topology.ApicIdOf(id));
             lapicActors[id] = Spawn(LapicActor.Props(lapics[id]), $"lapic-{id}");
             apicBus.Tell(new ApicBusActor.Attach(lapics[id], lapicActors[id]));
@@ -187,21 +206,21 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
 
         var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console), "uart-0");
         _console = uart;
+        if (Scheduler is { } scheduler) scheduler.DeliverInput = data => uart.Tell(new UartProtocol.HostInput(data));
         var bus = IoBus<IActorRef>.Empty
             .AddPio(PicRegisters.MasterPort, PicRegisters.PortCount, pic)
             .AddPio(PicRegisters.SlavePort, PicRegisters.PortCount, pic)
             .AddPio(PicRegisters.ElcrPort, PicRegisters.ElcrCount, pic)
             .AddMmio(IoApicRegisters.DefaultBase, IoApicRegisters.WindowSize, ioapic)
             .AddPio(Com1Port, UartRegisters.RegisterCount, uart);
-        _timers = new HostTimerService(TimeProvider.System, $"timers-{_config.Name}");
-        var pit = Spawn(PitActor.Props(isaIrq, _timers), "pit");
+        var pit = Spawn(PitActor.Props(isaIrq, timers), "pit");
         var below4G = Math.Min(_memory.RamSize, GuestMemory.PciHoleStart);
-        var rtc = Spawn(RtcActor.Props(isaIrq, _timers, below4G, _memory.RamSize - below4G, VcpuCount, _persistent?.Cmos), "rtc");
+        var rtc = Spawn(RtcActor.Props(isaIrq, timers, below4G, _memory.RamSize - below4G, VcpuCount, _persistent?.Cmos), "rtc");
         var i8042 = Spawn(I8042Actor.Props(isaIrq), "i8042");
         var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
-        var pm = Spawn(AcpiPmActor.Props(isaIrq, _timers), "acpi-pm");
+        var pm = Spawn(AcpiPmActor.Props(isaIrq, timers), "acpi-pm");
         // The router also takes the HPET's LegacyReplacement switch, which cuts the PIT's IRQ 0 and the RTC's IRQ 8.
-        var hpet = Spawn(HpetActor.Props(isaIrq, _timers, legacyObserver: isaIrq), "hpet");
+        var hpet = Spawn(HpetActor.Props(isaIrq, timers, legacyObserver: isaIrq), "hpet");
         bus = bus
             .AddPio(PitRegisters.IoBase, PitRegisters.IoSize, pit)
             .AddPio(PitRegisters.PortB, 1, pit)
@@ -217,13 +236,17 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         {
             // The BSP enters the kernel; the APs wait for INIT-SIPI-SIPI in their power-on state.
             var options = new VcpuOptions(id, _memory, bus, Boot: id == 0 ? kernel.Enter : cpu => cpu.EnterWaitForSipi(),
-                ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id], Model: cpuModel, Totals: _totals);
+                ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id], Model: cpuModel, Totals: _totals, Scheduler: Scheduler);
             Spawn(VcpuActor.Props(options), $"cpu-{id}").Tell(VcpuProtocol.Start.Instance);
         }
+        // Deterministic: every vCPU has joined the schedule with its Start queued; only now does any run.
+        Scheduler?.Thaw();
     }
 
     private IActorRef Spawn(Props props, string name)
     {
+        // Deterministic: every device, LAPIC and vCPU actor handles a message on the thread that sends it.
+        if (Scheduler is not null) props = props.WithDispatcher(InlineDispatcher.Id);
         var child = Context.ActorOf(props, name);
         Context.Watch(child);
         _children.Add(child);
@@ -256,6 +279,21 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             Context.Stop(Self);
             return;
         }
+        if (Scheduler is { } scheduler)
+        {
+            // This supervisor runs inline too, so this is the instruction that ended the run: no slice runs after
+            // it, and the run ends at the same instruction count every time. The children stop a moment later,
+            // from Akka's scheduler thread: stopped inline here, a vCPU's PostStop would run under its own
+            // instruction and guest RAM would be freed beneath it.
+            scheduler.Freeze();
+            Context.System.Scheduler.ScheduleTellOnce(TimeSpan.Zero, Self, BeginDrain.Instance, Self);
+            return;
+        }
+        Drain();
+    }
+
+    private void Drain()
+    {
         foreach (var c in _children) c.Tell(PoisonPill.Instance);
         Timers.StartSingleTimer("drain", DrainTimedOut.Instance, DrainTimeout);
     }
@@ -266,6 +304,6 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
         _memory?.Dispose();
         _isaIrq?.Dispose();
-        _timers?.Dispose();
+        _hostTimers?.Dispose();
     }
 }

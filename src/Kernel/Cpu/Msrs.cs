@@ -66,9 +66,12 @@ public sealed partial class SoftwareCpu
         ResetPdptes();
     }
 
-    /// <summary>The raw clock under the TSC: the instruction count in deterministic mode, host time otherwise.</summary>
+    /// <summary>The raw clock under the TSC: <see cref="TscClock"/> when set (the deterministic schedule's time,
+    /// shared by all vCPUs), this CPU's instruction count in <see cref="Deterministic"/> mode, host time otherwise.</summary>
     private long RawTsc()
     {
+        if (TscClock is { } clock)
+            return (long)((UInt128)(ulong)clock.GetTimestamp() * Model.TscHz / (ulong)clock.TimestampFrequency);
         if (Deterministic) return InstructionCount;
         var ticks = System.Diagnostics.Stopwatch.GetTimestamp();
         var freq = System.Diagnostics.Stopwatch.Frequency;

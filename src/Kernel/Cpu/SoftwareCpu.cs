@@ -53,6 +53,9 @@ public sealed unsafe partial class SoftwareCpu
     /// <summary>In deterministic mode the TSC derives from the instruction count, not host time.</summary>
     public bool Deterministic { get; set; }
 
+    /// <summary>The clock the TSC counts (at <see cref="CpuModel.TscHz"/>) instead of the host's; null: host time.</summary>
+    public TimeProvider? TscClock { get; set; }
+
     // ---- event state ----
     /// <summary>Interrupts are blocked for one instruction after STI and MOV/POP SS.</summary>
     internal bool InterruptShadow;
