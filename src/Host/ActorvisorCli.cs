@@ -110,8 +110,16 @@ public static partial class ActorvisorCli
         {
             Description = "Deterministic run: give the guest the input logged by --record in FILE, at the same instruction counts (live input is ignored)",
         };
+        var faults = new Option<string>("--faults")
+        {
+            Description = "Fault rules to inject (a YAML scenario file; see docs/FAULTS.md)",
+        };
+        var faultSeed = new Option<ulong?>("--fault-seed")
+        {
+            Description = "The seed that decides the faults (default: the file's seed, else random and printed)",
+        };
         var run = new Command("run", "Boot a guest and run it until it halts, shuts down, fails or exits through isa-debug-exit")
-            { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats, deterministic, record, replay };
+            { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats, deterministic, record, replay, faults, faultSeed };
         run.SetAction(parse =>
         {
             var kernelPath = parse.GetValue(kernel);
@@ -143,6 +151,7 @@ public static partial class ActorvisorCli
             var deterministicRun = parse.GetValue(deterministic) || recordPath is not null || replayPath is not null
                 ? new DeterministicRun(DeterministicRun.DefaultEpoch, recordPath, replayPath)
                 : null;
+            var scenario = parse.GetValue(faults) is { } faultsPath ? Actorvisor.Host.Faults.FaultScenario.Load(faultsPath) : null;
             var serialText = parse.GetValue(serial)!;
             using var serialFile = serialText.StartsWith("file:", StringComparison.Ordinal)
                 ? new FileStream(serialText[5..], FileMode.Create, FileAccess.Write, FileShare.Read)
@@ -157,6 +166,8 @@ public static partial class ActorvisorCli
                 Topology = parse.GetValue(cpus)!,
                 Input = serialFile is null ? stdin : null,
                 Deterministic = deterministicRun,
+                Faults = scenario,
+                FaultSeed = parse.GetValue(faultSeed),
             };
             using var raw = config.Input is { IsTerminal: true } ? TerminalRawMode.EnterOnStdin() : null;
             var totals = new Actorvisor.Actors.Cpu.VcpuTotals();

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Actorvisor.Kernel.Faults;
 using Actorvisor.Kernel.Bus;
 using Actorvisor.Kernel.Cpu;
 using static Actorvisor.Kernel.Messages.AccessProtocol;
@@ -58,6 +59,9 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
 
     public AccessReplyTarget ReplyTarget => _reply;
 
+    /// <summary>The fault-injection engine every device access is decided by; none when null.</summary>
+    public Actorvisor.Kernel.Faults.FaultEngine? Faults { get; set; }
+
     /// <summary>In the deterministic schedule, every device access and its value is added here.</summary>
     public Deterministic.RunDigest? Digest { get; set; }
 
@@ -71,10 +75,13 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             UnassignedPortReads++;
             return (uint)AllOnes(size);
         }
+        var fault = Faults is { Active: true } faults ? DecideRead(faults, FaultKind.PioRead, hit.Target, port, size) : FaultDecision.Pass;
+        if (fault.Verdict is FaultVerdict.Drop or FaultVerdict.Crash) return (uint)AllOnes(size);
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var v = _reply.Request(hit.Target, new PioRead(port, (ushort)hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of port 0x{port:x} ({size} bytes)");
         CountRead(start);
+        v = fault.ApplyToRead(v, AllOnes(size));
         Digest?.Add(Deterministic.RunDigest.Kind.PortRead, vcpuId, port, size, v & AllOnes(size));
         return (uint)(v & AllOnes(size));
     }
@@ -87,7 +94,10 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             return;
         }
         Digest?.Add(Deterministic.RunDigest.Kind.PortWrite, vcpuId, port, size, value & AllOnes(size));
-        hit.Target.Tell(new PioWrite(port, (ushort)hit.Offset, (byte)size, (uint)(value & AllOnes(size)), vcpuId), _self);
+        var message = new PioWrite(port, (ushort)hit.Offset, (byte)size, (uint)(value & AllOnes(size)), vcpuId);
+        if (Faults is { Active: true } faults) WriteWithFaults(faults, FaultKind.PioWrite, hit.Target, port, size, value, message,
+            v => message with { Value = (uint)(v & AllOnes(size)) });
+        else hit.Target.Tell(message, _self);
     }
 
     public ulong MmioRead(int vcpuId, ulong address, int size)
@@ -98,10 +108,13 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             UnassignedMmioReads++;
             return AllOnes(size);
         }
+        var fault = Faults is { Active: true } faults ? DecideRead(faults, FaultKind.MmioRead, hit.Target, address, size) : FaultDecision.Pass;
+        if (fault.Verdict is FaultVerdict.Drop or FaultVerdict.Crash) return AllOnes(size);
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var v = _reply.Request(hit.Target, new MmioRead(address, hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of MMIO 0x{address:x} ({size} bytes)");
         CountRead(start);
+        v = fault.ApplyToRead(v, AllOnes(size));
         Digest?.Add(Deterministic.RunDigest.Kind.MmioRead, vcpuId, address, size, v & AllOnes(size));
         return v & AllOnes(size);
     }
@@ -115,7 +128,47 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             return;
         }
         Digest?.Add(Deterministic.RunDigest.Kind.MmioWrite, vcpuId, address, size, value & AllOnes(size));
-        hit.Target.Tell(new MmioWrite(address, hit.Offset, (byte)size, value & AllOnes(size), vcpuId), _self);
+        var message = new MmioWrite(address, hit.Offset, (byte)size, value & AllOnes(size), vcpuId);
+        if (Faults is { Active: true } faults) WriteWithFaults(faults, FaultKind.MmioWrite, hit.Target, address, size, value, message,
+            v => message with { Value = v & AllOnes(size) });
+        else hit.Target.Tell(message, _self);
+    }
+
+    /// <summary>A read the engine decided about: a crash is delivered now (the read then goes unanswered, all ones).</summary>
+    private static FaultDecision DecideRead(FaultEngine faults, FaultKind kind, IActorRef device, ulong address, int size)
+    {
+        var d = faults.Decide(new FaultPoint(kind, device.Path.Name, address), size);
+        if (d.Verdict == FaultVerdict.Crash) device.Tell(Kill.Instance);
+        return d;
+    }
+
+    /// <summary>A write through the fault engine: lost, late, twice, changed, or a crash of the device instead.</summary>
+    private void WriteWithFaults(FaultEngine faults, FaultKind kind, IActorRef device, ulong address, int size, ulong value,
+        object message, Func<ulong, object> withValue)
+    {
+        var d = faults.Decide(new FaultPoint(kind, device.Path.Name, address, value & AllOnes(size)), size);
+        switch (d.Verdict)
+        {
+            case FaultVerdict.Drop:
+                return;
+            case FaultVerdict.Crash:
+                device.Tell(Kill.Instance);
+                return;
+            case FaultVerdict.Delay:
+                var self = _self;
+                faults.Later(d.Delay, () => device.Tell(message, self));
+                return;
+            case FaultVerdict.Duplicate:
+                device.Tell(message, _self);
+                device.Tell(message, _self);
+                return;
+            case FaultVerdict.Replace or FaultVerdict.Corrupt:
+                device.Tell(withValue(d.ApplyToValue(value & AllOnes(size))), _self);
+                return;
+            default:
+                device.Tell(message, _self);
+                return;
+        }
     }
 
     private void CountRead(long start)

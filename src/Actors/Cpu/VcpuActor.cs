@@ -21,7 +21,7 @@ public sealed record VcpuOptions(
     int Id, GuestMemory Memory, IoBus<IActorRef> Bus, Action<SoftwareCpu>? Boot = null,
     TimeSpan? ReadTimeout = null, IActorRef? ReportTo = null, IInterruptSource? Interrupts = null,
     Lapic.VcpuLapic? Lapic = null, CpuModel? Model = null, VcpuTotals? Totals = null,
-    Deterministic.DeterministicScheduler? Scheduler = null)
+    Deterministic.DeterministicScheduler? Scheduler = null, Actorvisor.Kernel.Faults.FaultEngine? Faults = null)
 {
     /// <summary>
     /// Long enough that a device actor starved by a loaded host (several VMs on two cores) is not taken for a
@@ -54,6 +54,7 @@ public sealed class VcpuActor : ReceiveActor
         _cpu = cpu;
         _totals = o.Totals;
         if (o.Interrupts is not null) cpu.Interrupts = o.Interrupts;
+        _platform.Faults = o.Faults;
         if (o.Scheduler is { } scheduler)
         {
             cpu.TscClock = scheduler.Clock;

@@ -28,6 +28,10 @@ public sealed record VmConfig(string Name, ulong MemorySize, string KernelPath, 
     /// <summary>The deterministic schedule (<c>--deterministic</c>, <c>--record</c>, <c>--replay</c>); null: real time.</summary>
     public DeterministicRun? Deterministic { get; init; }
 
+    /// <summary>Fault rules (<c>--faults FILE</c>) and the seed that decides them (<c>--fault-seed</c>, else the file's, else random); null: none.</summary>
+    public Actorvisor.Host.Faults.FaultScenario? Faults { get; init; }
+    public ulong? FaultSeed { get; init; }
+
     public const ulong DefaultMemorySize = 256UL << 20;
     public const string DefaultName = "guest";
 }

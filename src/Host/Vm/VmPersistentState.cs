@@ -15,4 +15,7 @@ public sealed class VmPersistentState
     /// <summary>The deterministic schedule, when the run has one: its clock, timer queue, input log and digest
     /// go on across a guest reboot, so a replay reaches the second boot at the same instruction count.</summary>
     public DeterministicScheduler? Scheduler { get; init; }
+
+    /// <summary>The fault engine of the run, when it has rules: their counts and state go on across a reboot.</summary>
+    public Actorvisor.Kernel.Faults.FaultEngine? Faults { get; init; }
 }

@@ -39,7 +39,8 @@ public static class VmRunner
         var boots = 0;
         using var scheduler = CreateScheduler(config.Deterministic);
         // The CMOS (and a deterministic schedule) outlive each boot's VM.
-        var persistent = new VmPersistentState { Scheduler = scheduler };
+        var faults = CreateFaultEngine(config, scheduler, progress);
+        var persistent = new VmPersistentState { Scheduler = scheduler, Faults = faults };
 
         while (true)
         {
@@ -65,11 +66,27 @@ public static class VmRunner
                 continue;
             }
             system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            if (faults is not null)
+                foreach (var r in faults.Report())
+                    progress?.WriteLine($"actorvisor: fault rule '{r.Rule}': matched {r.Matched}, fired {r.Fired}" +
+                                        (r.FirstFired is { } first ? $", first at {first.TotalSeconds:F6} s, last at {r.LastFired!.Value.TotalSeconds:F6} s" : ""));
             if (scheduler is not null)
                 progress?.WriteLine($"actorvisor: deterministic run: {scheduler.Clock.Retired} instructions, " +
                                     $"{scheduler.Clock.GetTimestamp() / 1e9:F6} s virtual time, digest {scheduler.Digest.Current()}");
             return outcome;
         }
+    }
+
+    private static Actorvisor.Kernel.Faults.FaultEngine? CreateFaultEngine(VmConfig config, DeterministicScheduler? scheduler, TextWriter? progress)
+    {
+        if (config.Faults is not { Rules.Count: > 0 } scenario) return null;
+        var seed = config.FaultSeed ?? scenario.Seed;
+        if (seed is null)
+        {
+            seed = BitConverter.ToUInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+            progress?.WriteLine($"actorvisor: fault seed {seed} (--fault-seed {seed} repeats this run's decisions)");
+        }
+        return new Actorvisor.Kernel.Faults.FaultEngine(seed.Value, (TimeProvider?)scheduler?.Clock ?? TimeProvider.System, scenario.Rules);
     }
 
     /// <exception cref="FormatException">The replay log is malformed.</exception>

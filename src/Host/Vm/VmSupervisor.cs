@@ -57,6 +57,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private HostTimerService? _hostTimers;
     /// <summary>The deterministic schedule this VM runs in (it outlives the VM across reboots); null: real time.</summary>
     private DeterministicScheduler? Scheduler => _persistent?.Scheduler;
+    /// <summary>The fault engine of the run (it outlives the VM across reboots); null: no faults.</summary>
+    private Actorvisor.Kernel.Faults.FaultEngine? Faults => _persistent?.Faults;
     private VmProtocol.VmExited? _outcome;
     /// <summary>COM1, where console input goes.</summary>
     private IActorRef? _console;
@@ -153,7 +155,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         {
             Build();
         }
-        catch (Exception e) when (e is KernelImageException or OutOfMemoryException or BusRegistrationException)
+        catch (Exception e) when (e is KernelImageException or OutOfMemoryException or BusRegistrationException
+                                      or Actorvisor.Kernel.Faults.FaultRuleException)
         {
             Finish(VmExitCode.Error, e.Message);
         }
@@ -201,7 +204,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
 
         // THE place devices send SetIrq/PulseIrq/Msi to: every interrupt-raising device gets this target.
         var lines = Spawn(IrqLinesActor.Props(), "irq-lines");
-        _isaIrq = new IsaIrqRouter(Context.System, pic, ioapic, apicBus, lines);
+        _isaIrq = new IsaIrqRouter(Context.System, pic, ioapic, apicBus, lines) { Faults = Faults };
+        if (Faults is { } faults) faults.Timers = timers;
         var isaIrq = _isaIrq;
 
         var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console), "uart-0");
@@ -213,14 +217,14 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             .AddPio(PicRegisters.ElcrPort, PicRegisters.ElcrCount, pic)
             .AddMmio(IoApicRegisters.DefaultBase, IoApicRegisters.WindowSize, ioapic)
             .AddPio(Com1Port, UartRegisters.RegisterCount, uart);
-        var pit = Spawn(PitActor.Props(isaIrq, timers), "pit");
+        var pit = Spawn(PitActor.Props(isaIrq, TimersOf(timers, "pit")), "pit");
         var below4G = Math.Min(_memory.RamSize, GuestMemory.PciHoleStart);
-        var rtc = Spawn(RtcActor.Props(isaIrq, timers, below4G, _memory.RamSize - below4G, VcpuCount, _persistent?.Cmos), "rtc");
+        var rtc = Spawn(RtcActor.Props(isaIrq, TimersOf(timers, "rtc"), below4G, _memory.RamSize - below4G, VcpuCount, _persistent?.Cmos), "rtc");
         var i8042 = Spawn(I8042Actor.Props(isaIrq), "i8042");
         var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
-        var pm = Spawn(AcpiPmActor.Props(isaIrq, timers), "acpi-pm");
+        var pm = Spawn(AcpiPmActor.Props(isaIrq, TimersOf(timers, "acpi-pm")), "acpi-pm");
         // The router also takes the HPET's LegacyReplacement switch, which cuts the PIT's IRQ 0 and the RTC's IRQ 8.
-        var hpet = Spawn(HpetActor.Props(isaIrq, timers, legacyObserver: isaIrq), "hpet");
+        var hpet = Spawn(HpetActor.Props(isaIrq, TimersOf(timers, "hpet"), legacyObserver: isaIrq), "hpet");
         bus = bus
             .AddPio(PitRegisters.IoBase, PitRegisters.IoSize, pit)
             .AddPio(PitRegisters.PortB, 1, pit)
@@ -236,12 +240,23 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         {
             // The BSP enters the kernel; the APs wait for INIT-SIPI-SIPI in their power-on state.
             var options = new VcpuOptions(id, _memory, bus, Boot: id == 0 ? kernel.Enter : cpu => cpu.EnterWaitForSipi(),
-                ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id], Model: cpuModel, Totals: _totals, Scheduler: Scheduler);
+                ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id], Model: cpuModel, Totals: _totals, Scheduler: Scheduler, Faults: Faults);
             Spawn(VcpuActor.Props(options), $"cpu-{id}").Tell(VcpuProtocol.Start.Instance);
+        }
+        // A rule naming a device this VM does not have is an error the user sees, not a rule that never fires.
+        if (Faults is { } engine)
+        {
+            var names = _children.Select(c => c.Path.Name).ToHashSet();
+            var problems = engine.Rules.SelectMany(r => r.Validate(names)).ToArray();
+            if (problems.Length > 0) throw new Actorvisor.Kernel.Faults.FaultRuleException(string.Join("; ", problems));
         }
         // Deterministic: every vCPU has joined the schedule with its Start queued; only now does any run.
         Scheduler?.Thaw();
     }
+
+    /// <summary>A device's timer service, with the fault engine between it and the VM's when there are rules.</summary>
+    private ITimerService TimersOf(ITimerService timers, string device) =>
+        Faults is { } f ? new Actorvisor.Kernel.Faults.FaultingTimerService(timers, f, device) : timers;
 
     private IActorRef Spawn(Props props, string name)
     {

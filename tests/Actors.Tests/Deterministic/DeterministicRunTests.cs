@@ -18,12 +18,12 @@ public partial class DeterministicRunTests
 {
     private const ulong Origin = 0x200000;
     private const ulong Idt = Origin + 0x2000;
-    private const int Ticks = 6;
+    internal const int Ticks = 6;
     private const byte Vector = 0x20;
     /// <summary>PIT counts for 10 ms at 1.193182 MHz.</summary>
     private const ushort PitCount = 11932;
 
-    private static byte[] Kernel()
+    internal static byte[] Kernel()
     {
         var code = GuestImages.Assemble(64, Origin, a =>
         {
@@ -127,7 +127,7 @@ public partial class DeterministicRunTests
     [GeneratedRegex(@"deterministic run: (\d+) instructions, [\d.]+ s virtual time, digest ([0-9a-f]{64})")]
     private static partial Regex Summary();
 
-    private static long[] TscValues(string console) =>
+    internal static long[] TscValues(string console) =>
         console.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => long.Parse(l.AsSpan(1), NumberStyles.HexNumber, CultureInfo.InvariantCulture)).ToArray();
 

@@ -58,7 +58,47 @@ public sealed class IsaIrqRouter : MinimalActorRef, IDisposable
 
     public static int IoApicPin(int gsi) => gsi == PitIrq ? PitIoApicPin : gsi;
 
+    /// <summary>The fault-injection engine every line change, pulse and MSI is decided by; none when null.</summary>
+    public Actorvisor.Kernel.Faults.FaultEngine? Faults { get; set; }
+
     protected override void TellInternal(object message, IActorRef sender)
+    {
+        if (Faults is { Active: true } faults && FaultPointOf(message, sender) is { } point)
+        {
+            var d = faults.Decide(point, 4);
+            switch (d.Verdict)
+            {
+                case Actorvisor.Kernel.Faults.FaultVerdict.Drop:
+                    return;
+                case Actorvisor.Kernel.Faults.FaultVerdict.Delay:
+                    faults.Later(d.Delay, () => Route(message, sender));
+                    return;
+                case Actorvisor.Kernel.Faults.FaultVerdict.Duplicate:
+                    Route(message, sender);
+                    break;
+                case Actorvisor.Kernel.Faults.FaultVerdict.Replace or Actorvisor.Kernel.Faults.FaultVerdict.Corrupt
+                    when message is InterruptProtocol.Msi msi:
+                    message = msi with { Data = (uint)d.ApplyToValue(msi.Data) };
+                    break;
+            }
+        }
+        Route(message, sender);
+    }
+
+    /// <summary>The fault engine's view of an interrupt message: the raising device, the GSI (or MSI address) and the MSI data.</summary>
+    private static Actorvisor.Kernel.Faults.FaultPoint? FaultPointOf(object message, IActorRef sender)
+    {
+        var device = sender is null || sender.IsNobody() ? "" : sender.Path.Name;
+        return message switch
+        {
+            InterruptProtocol.SetIrq m => new(Actorvisor.Kernel.Faults.FaultKind.Irq, device, (ulong)m.Gsi, m.Level ? 1UL : 0),
+            InterruptProtocol.PulseIrq m => new(Actorvisor.Kernel.Faults.FaultKind.Irq, device, (ulong)m.Gsi, 1),
+            InterruptProtocol.Msi m => new(Actorvisor.Kernel.Faults.FaultKind.Msi, device, m.Address, m.Data),
+            _ => null,
+        };
+    }
+
+    private void Route(object message, IActorRef sender)
     {
         switch (message)
         {
