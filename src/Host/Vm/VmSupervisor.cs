@@ -301,7 +301,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             // from Akka's scheduler thread: stopped inline here, a vCPU's PostStop would run under its own
             // instruction and guest RAM would be freed beneath it.
             scheduler.Freeze();
-            Context.System.Scheduler.ScheduleTellOnce(TimeSpan.Zero, Self, BeginDrain.Instance, Self);
+            Timers.StartSingleTimer("begin-drain", BeginDrain.Instance, TimeSpan.Zero);
             return;
         }
         Drain();
