@@ -35,7 +35,7 @@ namespace Actorvisor.Host.Vm;
 /// children are gone (vCPU threads joined), it tells <c>reportTo</c> <see cref="VmProtocol.VmExited"/> and
 /// stops; guest RAM is freed last.
 /// </summary>
-public sealed class VmSupervisor : ReceiveActor, IWithTimers
+public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
 {
     /// <summary>COM1: ports 0x3F8-0x3FF, IRQ 4.</summary>
     public const ushort Com1Port = 0x3F8;
@@ -78,6 +78,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         _reportTo = reportTo;
         _totals = totals;
         _persistent = persistent;
+        _lifecycle = persistent?.Lifecycle ?? new VmLifecycle();
+        _vcpus = new IActorRef[config.Topology.Cpus];
         Running();
     }
 
@@ -97,6 +99,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         Receive<LifecycleProtocol.PowerOffRequested>(_ => Finish(VmExitCode.PowerOff, null));
         Receive<VmProtocol.Quit>(m => Finish(VmExitCode.PowerOff, m.Reason));
         Receive<VmProtocol.ConsoleInput>(m => _console?.Tell(new UartProtocol.HostInput(m.Data)));
+        Controls();
         Receive<Terminated>(t =>
         {
             _children.Remove(t.ActorRef);
@@ -129,6 +132,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         // comes from a write queued before the halt was reported, and on hardware it would have acted at once.
         Receive<LifecycleProtocol.ResetRequested>(m => OverrideHalt(VmExitCode.Reset, $"the guest rebooted ({m.Source})"));
         Receive<LifecycleProtocol.PowerOffRequested>(_ => OverrideHalt(VmExitCode.PowerOff, null));
+        RefuseControls();
         ReceiveAny(_ => { }); // late vCPU reports change nothing now
     }
 
@@ -137,6 +141,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         try
         {
             Build();
+            _lifecycle.TryMove(VmState.Running, "built", out _);
         }
         catch (Exception e) when (e is KernelImageException or OutOfMemoryException or BusRegistrationException)
         {
@@ -175,6 +180,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             lapicActors[id] = Spawn(LapicActor.Props(lapics[id]), $"lapic-{id}");
             apicBus.Tell(new ApicBusActor.Attach(lapics[id], lapicActors[id]));
         }
+        _lapics = lapics;
         var pic = Spawn(PicActor.Props(lapicActors[0]), "pic");
         lapics[0].ConnectPic(pic);
         // What a BIOS leaves behind: the BSP's LAPIC in virtual wire mode (8259 INTR through LINT0 as ExtINT).
@@ -182,6 +188,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
 
         // THE place devices send SetIrq/PulseIrq/Msi to: every interrupt-raising device gets this target.
         var lines = Spawn(IrqLinesActor.Props(), "irq-lines");
+        _irqLines = lines;
         _isaIrq = new IsaIrqRouter(Context.System, pic, ioapic, apicBus, lines);
         var isaIrq = _isaIrq;
 
@@ -201,6 +208,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
         var pm = Spawn(AcpiPmActor.Props(isaIrq, _timers), "acpi-pm");
         // The router also takes the HPET's LegacyReplacement switch, which cuts the PIT's IRQ 0 and the RTC's IRQ 8.
+        (_rtc, _pm) = (rtc, pm);
         var hpet = Spawn(HpetActor.Props(isaIrq, _timers, legacyObserver: isaIrq), "hpet");
         bus = bus
             .AddPio(PitRegisters.IoBase, PitRegisters.IoSize, pit)
@@ -218,7 +226,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             // The BSP enters the kernel; the APs wait for INIT-SIPI-SIPI in their power-on state.
             var options = new VcpuOptions(id, _memory, bus, Boot: id == 0 ? kernel.Enter : cpu => cpu.EnterWaitForSipi(),
                 ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id], Model: cpuModel, Totals: _totals);
-            Spawn(VcpuActor.Props(options), $"cpu-{id}").Tell(VcpuProtocol.Start.Instance);
+            _vcpus[id] = Spawn(VcpuActor.Props(options), $"cpu-{id}");
+            _vcpus[id].Tell(VcpuProtocol.Start.Instance);
         }
     }
 
@@ -250,6 +259,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     {
         if (_outcome is not null) return;
         _outcome = new VmProtocol.VmExited(_config.Name, code, message, guestStatus);
+        _lifecycle.TryMove(VmLifecycle.StateAfter(code), message ?? code.ToString(), out _);
         Become(Ending);
         if (_children.Count == 0)
         {
