@@ -108,19 +108,20 @@ public sealed class ControlServer : IDisposable
                 for (var i = 0; i < n; i++)
                 {
                     if (buffer[i] != (byte)'\n') continue;
+                    if (line.Length + (i - start) > ControlProtocol.MaxLineBytes) break;
                     line.Write(buffer, start, i - start);
                     start = i + 1;
                     var text = Encoding.UTF8.GetString(line.GetBuffer(), 0, (int)line.Length);
                     line.SetLength(0);
                     if (text.Trim().Length > 0) await Send(stream, await Handle(text));
                 }
-                line.Write(buffer, start, n - start);
-                if (line.Length > ControlProtocol.MaxLineBytes)
+                if (line.Length + (n - start) > ControlProtocol.MaxLineBytes)
                 {
                     await Send(stream, ControlProtocol.Response(null, VmControl.Reply.Fail(
                         $"request longer than {ControlProtocol.MaxLineBytes} bytes; closing the connection")));
                     return;
                 }
+                line.Write(buffer, start, n - start);
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
