@@ -65,10 +65,6 @@ public static class ControlCommands
             foreach (var (k, v) in fields) o[k] = v;
             return o;
         }
-        JsonObject? Bad(string usage)
-        {
-            return null;
-        }
         JsonObject? result = (verb, args.Length) switch
         {
             ("status" or "suspend" or "resume" or "force-reset" or "force-poweroff" or "power-button" or "get-active-cpus"
@@ -80,7 +76,7 @@ public static class ControlCommands
             ("rtc-time", 2) when args[0] == "set" => R(("set", args[1])),
             ("rtc-nvram", 1) => R(("offset", args[0])),
             ("rtc-nvram", 3) when args[1] == "set" => R(("offset", args[0]), ("set", args[2])),
-            _ => Bad(verb),
+            _ => null,
         };
         if (result is null)
             error = Array.IndexOf(ControlProtocol.Verbs, verb) < 0
@@ -89,9 +85,8 @@ public static class ControlCommands
         return result;
     }
 
-    private static string UsageOf(string verb) => Usage.Split(" | ").FirstOrDefault(u => u.StartsWith(verb + " ", StringComparison.Ordinal) || u == verb) is { } u
-        ? u + (verb == "irq" ? "|pulse GSI" : "")
-        : verb;
+    private static string UsageOf(string verb) =>
+        Usage.Split(" | ").FirstOrDefault(u => u.StartsWith(verb + " ", StringComparison.Ordinal) || u == verb) ?? verb;
 
     public static int Ctl(string name, string[] words, bool json, string? runDir, TextWriter stdout, TextWriter stderr)
     {
