@@ -51,7 +51,7 @@ public static class ControlCommands
     private const string Usage =
         "status | suspend | resume | force-reset | force-poweroff | power-button | get-active-cpus | get-suspended-cpus | " +
         "get-cpu-topology | get-regs CPU | set-reg CPU REG VALUE | get-lapic CPU | inject-nmi CPU | irq assert|deassert|pulse GSI | " +
-        "rtc-time [set UNIX_SECONDS] | rtc-nvram OFFSET [set VALUE] | stats";
+        "rtc-time [set UNIX_SECONDS] | rtc-nvram OFFSET [set VALUE] | stats | crash-device DEVICE";
 
     /// <summary>The request for a command line's verb and arguments, or an error.</summary>
     public static JsonObject? Request(string[] words, out string? error)
@@ -72,6 +72,7 @@ public static class ControlCommands
             ("get-regs" or "get-lapic" or "inject-nmi", 1) => R(("cpu", args[0])),
             ("set-reg", 3) => R(("cpu", args[0]), ("register", args[1]), ("value", args[2])),
             ("irq", 2) => R(("action", args[0]), ("gsi", args[1])),
+            ("crash-device", 1) => R(("device", args[0])),
             ("rtc-time", 0) => R(),
             ("rtc-time", 2) when args[0] == "set" => R(("set", args[1])),
             ("rtc-nvram", 1) => R(("offset", args[0])),

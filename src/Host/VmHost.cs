@@ -24,7 +24,9 @@ public static class VmHost
     {
         using var system = ActorSystem.Create("actorvisor", VmRunner.AkkaConfig);
         var directory = ControlPaths.Directory(runDir);
-        var runs = configs.Select(c => new VmRun(defaultNamed ? FreeName(c, directory) : c, system)).ToArray();
+        // Escalated device failures write their state dumps next to the control sockets unless told otherwise.
+        var runs = configs.Select(c => new VmRun((defaultNamed ? FreeName(c, directory) : c) with { DumpDirectory = c.DumpDirectory ?? directory }, system))
+            .ToArray();
         var servers = new ControlServer?[runs.Length];
         var outcomes = new VmProtocol.VmExited[runs.Length];
         try

@@ -62,6 +62,7 @@ public static class ConfigRun
                     NoReboot = v.NoReboot ?? false,
                     Topology = v.Cpus ?? Actorvisor.Kernel.Cpu.CpuTopology.Single,
                     Input = serialFile is null ? stdin : null,
+                    Supervision = v.Supervision ?? DeviceSupervision.Default,
                 });
             }
             using var raw = configs.Any(c => c.Input is { IsTerminal: true }) ? TerminalRawMode.EnterOnStdin() : null;

@@ -23,13 +23,14 @@ public sealed class ConfigFileException(string message) : Exception(message);
 ///     kernel: db.elf
 ///     device: [isa-debug-exit]
 /// </code>
-/// Unknown keys, values the flags would refuse, duplicate names and more than one VM on the terminal
+/// <c>supervision</c> (file only) maps device actor names (<c>uart-0</c>, <c>uart-*</c>, <c>*</c>) to stop, resume,
+/// restart or escalate. Unknown keys, values the flags would refuse, duplicate names and more than one VM on the terminal
 /// (serial: stdio) are errors, reported with their line.
 /// </summary>
 public static partial class VmConfigFile
 {
     public static readonly string[] Keys =
-        ["name", "kernel", "initrd", "memory", "cpus", "cmdline", "module", "device", "serial", "no-reboot"];
+        ["name", "kernel", "initrd", "memory", "cpus", "cmdline", "module", "device", "serial", "no-reboot", "supervision"];
 
     public static IReadOnlyList<VmSettings> Load(string path)
     {
@@ -149,6 +150,19 @@ public static partial class VmConfigFile
                     if (serial.StartsWith("file:", StringComparison.Ordinal) && serial.Length > 5) serial = "file:" + Resolve(serial[5..]);
                     else if (serial != "stdio") throw Error(fileName, value, $"serial '{serial}': expected 'stdio' or 'file:PATH'");
                     s = s with { Serial = serial };
+                    break;
+                case "supervision":
+                    if (value is not YamlMappingNode map) throw Error(fileName, value, "'supervision' must map device names to policies");
+                    var policies = new Dictionary<string, DevicePolicy>(StringComparer.Ordinal);
+                    foreach (var (d, p) in map.Children)
+                    {
+                        var device = (d as YamlScalarNode)?.Value;
+                        if (string.IsNullOrEmpty(device)) throw Error(fileName, d, "a supervision key must be a device name, NAME* or *");
+                        if (p is not YamlScalarNode { Value: { } text } || !DeviceSupervision.TryParsePolicy(text, out var policy))
+                            throw Error(fileName, p, $"supervision of '{device}': expected stop, resume, restart or escalate");
+                        policies[device] = policy;
+                    }
+                    s = s with { Supervision = new DeviceSupervision(policies) };
                     break;
                 case "no-reboot":
                     s = s with

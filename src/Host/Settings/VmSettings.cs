@@ -20,6 +20,8 @@ public sealed record VmSettings
     /// <summary>"stdio" or "file:PATH".</summary>
     public string? Serial { get; init; }
     public bool? NoReboot { get; init; }
+    /// <summary>Device supervision policies (config file only: <c>supervision: {uart-0: restart, "*": escalate}</c>).</summary>
+    public DeviceSupervision? Supervision { get; init; }
 
     /// <summary>These settings with every value <paramref name="flags"/> gives put in place of this one's.</summary>
     public VmSettings OverriddenBy(VmSettings flags) => new()
@@ -34,6 +36,7 @@ public sealed record VmSettings
         Devices = flags.Devices ?? Devices,
         Serial = flags.Serial ?? Serial,
         NoReboot = flags.NoReboot ?? NoReboot,
+        Supervision = flags.Supervision ?? Supervision,
     };
 
     public string SerialOrDefault => Serial ?? "stdio";

@@ -25,6 +25,11 @@ public sealed record VmConfig(string Name, ulong MemorySize, string KernelPath, 
     /// <summary>vCPUs and their sockets/cores/threads (<c>-c</c>, bhyve's syntax: <see cref="CpuTopology.Parse"/>).</summary>
     public CpuTopology Topology { get; init; } = CpuTopology.Single;
 
+    /// <summary>What to do when a device actor throws, per device (config file key <c>supervision</c>).</summary>
+    public DeviceSupervision Supervision { get; init; } = DeviceSupervision.Default;
+    /// <summary>Where an escalated device failure writes its state dump (null: the temp directory).</summary>
+    public string? DumpDirectory { get; init; }
+
     public const ulong DefaultMemorySize = 256UL << 20;
     public const string DefaultName = "guest";
 }

@@ -36,6 +36,8 @@ public static class VmControl
     public sealed record SetRtcTime(long UnixSeconds) : Command;
     public sealed record GetNvram(int Offset) : Command;
     public sealed record SetNvram(int Offset, byte Value) : Command;
+    /// <summary>Make a device actor fail (Akka's Kill), to exercise its supervision policy.</summary>
+    public sealed record CrashDevice(string Device) : Command;
 
     /// <summary>The answer: a result object, or an error that says what was wrong. The object is not changed after it is sent.</summary>
     public sealed record Reply(JsonObject? Result, string? Error)

@@ -148,6 +148,7 @@ public sealed partial class VmSupervisor
         Receive<GetNvram>(m => AskDevice<object>(_rtc, new RtcProtocol.ReadNvram(m.Offset), NvramReply).PipeTo(Sender));
         Receive<SetNvram>(m => AskDevice<object>(_rtc, new RtcProtocol.WriteNvram(m.Offset, m.Value), NvramReply).PipeTo(Sender));
         Receive<GetStats>(_ => Stats().PipeTo(Sender));
+        SupervisionControls();
     }
 
     /// <summary>While ending, every control request is answered, with the reason it cannot be served.</summary>
@@ -274,6 +275,7 @@ public sealed partial class VmSupervisor
     private Task<Reply> Stats()
     {
         var status = Status();
+        var failures = DeviceFailures();
         var cpus = AskAllCpus(cpu => new JsonObject
         {
             ["instructions"] = cpu.InstructionCount,
@@ -315,6 +317,7 @@ public sealed partial class VmSupervisor
                 foreach (var (gsi, (level, raised)) in l.ByGsi.OrderBy(kv => kv.Key))
                     irqs[gsi.ToString()] = new JsonObject { ["level"] = level, ["raised"] = raised };
             result["irqs"] = irqs;
+            result["device_failures"] = failures;
             return Reply.Success(result);
         });
     }

@@ -240,15 +240,12 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// A failing child ends the VM: restarting a device would silently reset registers the guest has
+    /// By default a failing child ends the VM: restarting a device would silently reset registers the guest has
     /// programmed, and restarting a vCPU would lose its state. The child is stopped and its Terminated
     /// ends the VM with the failure as the message (the VM's exit reports it; Akka need not log it too).
+    /// A device's policy in <see cref="VmConfig.Supervision"/> may say otherwise (VmSupervisor.Supervision.cs).
     /// </summary>
-    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
-    {
-        _lastFailure = e;
-        return Directive.Stop;
-    }, loggingEnabled: false);
+    protected override SupervisorStrategy SupervisorStrategy() => new DeviceSupervisorStrategy(this);
 
     private void OverrideHalt(VmExitCode code, string? message)
     {

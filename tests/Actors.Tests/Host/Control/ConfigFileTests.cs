@@ -43,6 +43,14 @@ public class ConfigFileTests : IDisposable
     }
 
     [Fact]
+    public void SupervisionMapsDevicesToPolicies()
+    {
+        var vm = Assert.Single(Parse("supervision:\n  uart-0: restart\n  \"*\": escalate\n"));
+        Assert.Equal(DevicePolicy.Restart, vm.Supervision!.For("uart-0"));
+        Assert.Equal(DevicePolicy.Escalate, vm.Supervision.For("pit"));
+    }
+
+    [Fact]
     public void FlagsOverrideTheFileKeyByKey()
     {
         var file = Assert.Single(Parse("name: a\nmemory: 64M\ncpus: 2\n"));
@@ -67,6 +75,8 @@ public class ConfigFileTests : IDisposable
     [InlineData("kernel: [a, b]", "'kernel' must be a single value")]
     [InlineData("name: 'unterminated", "not valid YAML")]
     [InlineData("- just\n- a list", "expected a mapping")]
+    [InlineData("supervision:\n  uart-0: reboot", "supervision of 'uart-0': expected stop, resume, restart or escalate")]
+    [InlineData("supervision: restart", "'supervision' must map device names to policies")]
     public void BadFilesAreRefusedWithTheLineAndTheProblem(string yaml, string expected) => Assert.Contains(expected, Error(yaml));
 
     [Fact]
