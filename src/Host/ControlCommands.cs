@@ -154,6 +154,8 @@ public static class ControlCommands
                     entry["name"] ??= client.Hello["vm"]?.DeepClone();
                     entry["pid"] ??= client.Hello["pid"]?.DeepClone();
                     entry["socket"] = path;
+                    // A VM whose run has ended but whose socket is not gone yet (its process is draining) is not running.
+                    if (entry["state"]?.GetValue<string>() is "powered-off" or "failed") continue;
                     vms.Add((JsonObject)entry.DeepClone());
                 }
                 catch (SocketException)
