@@ -240,6 +240,56 @@ public class ControlSocketTests : IDisposable
         Assert.Equal("", Cli("list").Stdout);
     }
 
+    [Fact]
+    public void TwoVmsOfOneConfigFileAreListedAndControlledApart()
+    {
+        Directory.CreateDirectory(_dir);
+        File.WriteAllBytes(Path.Combine(_dir, "printer.elf"), ControlKernels.Printer());
+        var config = Path.Combine(_dir, "pair.yaml");
+        File.WriteAllText(config, """
+            vms:
+              - name: left
+                kernel: printer.elf
+                memory: 16M
+                serial: file:left.log
+              - name: right
+                kernel: printer.elf
+                memory: 16M
+                serial: file:right.log
+            """);
+        var stderr = new StringWriter();
+        var exit = Task.Factory.StartNew(() => ActorvisorCli.Run(["run", "--config", config, "--run-dir", _dir], new MemoryStream(),
+            TextWriter.Synchronized(stderr)), TaskCreationOptions.LongRunning);
+        var until = DateTime.UtcNow + Wait;
+        while (!(ControlClient.Answers(ControlPaths.Socket(_dir, "left")) && ControlClient.Answers(ControlPaths.Socket(_dir, "right"))))
+        {
+            if (exit.IsCompleted || DateTime.UtcNow > until) Assert.Fail($"the VMs did not come up: {stderr}");
+            Thread.Sleep(20);
+        }
+        var listed = JsonNode.Parse(Cli("list", "--json").Stdout)!.AsArray();
+        Assert.Equal(["left", "right"], listed.Select(v => v!["name"]!.GetValue<string>()));
+
+        // Suspending one leaves the other running.
+        Ctl("left", "suspend");
+        Assert.Contains("running", Ctl("right", "status"));
+        Ctl("left", "force-poweroff");
+        Thread.Sleep(200);
+        Assert.Contains("running", Ctl("right", "status"));
+        Assert.Equal(["right"], JsonNode.Parse(Cli("list", "--json").Stdout)!.AsArray().Select(v => v!["name"]!.GetValue<string>()));
+        Ctl("right", "force-reset");
+        var back = DateTime.UtcNow + Wait;
+        while (Cli("ctl", "right", "status").Stdout is var status && !status.Contains("running"))
+        {
+            if (DateTime.UtcNow > back) Assert.Fail("right did not come back after its reset");
+            Thread.Sleep(50);
+        }
+        Ctl("right", "force-poweroff");
+        Assert.True(exit.Wait(Wait));
+        Assert.Equal(1, exit.Result);
+        Assert.Contains("vm left: force-poweroff from the control socket (status 1)", stderr.ToString());
+        Assert.Contains("vm right: force-poweroff from the control socket (status 1)", stderr.ToString());
+    }
+
     private static void AwaitText(RunningVm vm, int from, char c)
     {
         var until = DateTime.UtcNow + Wait;
