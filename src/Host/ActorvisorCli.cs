@@ -118,10 +118,30 @@ public static partial class ActorvisorCli
         {
             Description = "The seed that decides the faults (default: the file's seed, else random and printed)",
         };
+        var configFile = new Option<string>("--config")
+        {
+            Description = "A YAML file describing one VM or several ('vms:'), keyed as these flags; flags given here override it (docs/config-file.md)",
+        };
+        var runDir = ControlCommands.RunDirOption();
         var run = new Command("run", "Boot a guest and run it until it halts, shuts down, fails or exits through isa-debug-exit")
-            { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats, deterministic, record, replay, faults, faultSeed };
+            { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats, configFile, runDir,
+              deterministic, record, replay, faults, faultSeed };
         run.SetAction(parse =>
         {
+            if (parse.GetValue(configFile) is { } configPath)
+            {
+                T? Given<T>(Option<T> o) => parse.GetResult(o) is { Implicit: false } ? parse.GetValue(o) : default;
+                var flags = new Settings.VmSettings
+                {
+                    Name = Given(name), Kernel = Given(kernel), Initrd = Given(initrd), Cmdline = Given(cmdline),
+                    Memory = parse.GetResult(memory) is { Implicit: false } ? parse.GetValue(memory) : null,
+                    Cpus = Given(cpus), Serial = Given(serial),
+                    NoReboot = parse.GetResult(noReboot) is { Implicit: false } ? parse.GetValue(noReboot) : null,
+                    Modules = Given(module) is { Length: > 0 } m ? m : null,
+                    Devices = Given(device) is { Length: > 0 } d ? d.Select(x => DeviceSpec.TryParse(x, out _)!).ToArray() : null,
+                };
+                return Settings.ConfigRun.Run(configPath, flags, stdout, stderr, stdin, parse.GetValue(stats), parse.GetValue(runDir));
+            }
             var kernelPath = parse.GetValue(kernel);
             var initrdPath = parse.GetValue(initrd);
             var cmdlineText = parse.GetValue(cmdline);
@@ -172,14 +192,15 @@ public static partial class ActorvisorCli
             using var raw = config.Input is { IsTerminal: true } ? TerminalRawMode.EnterOnStdin() : null;
             var totals = new Actorvisor.Actors.Cpu.VcpuTotals();
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var outcome = VmRunner.Run(config, stderr, totals);
+            var outcome = VmHost.RunAll([config], stderr, totals, parse.GetValue(runDir),
+                defaultNamed: parse.GetResult(name) is null or { Implicit: true })[0];
             raw?.Dispose();
             if (outcome.Message is { } message) stderr.WriteLine($"actorvisor: {message}");
             if (parse.GetValue(stats)) stderr.WriteLine(RunStatistics.Format(totals, clock.Elapsed));
             return outcome.ExitStatus;
         });
 
-        var root = new RootCommand("Actorvisor: an x86-64 virtual machine monitor built as a microkernel of actors") { run, GuestCommands.Build(stderr) };
+        var root = new RootCommand("Actorvisor: an x86-64 virtual machine monitor built as a microkernel of actors") { run, GuestCommands.Build(stderr), ControlCommands.BuildCtl(stdout, stderr), ControlCommands.BuildList(stdout, stderr) };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

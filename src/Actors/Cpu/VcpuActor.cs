@@ -80,6 +80,7 @@ public sealed class VcpuActor : ReceiveActor
         Receive<VcpuProtocol.GetCounters>(m => _thread.Post(m, Sender));
         Receive<VcpuProtocol.UpdateBus>(m => _thread.Post(m, Sender));
         Receive<VcpuProtocol.Stop>(m => _thread.Post(m, Sender));
+        Receive<VcpuProtocol.OnThread>(m => _thread.Post(m, Sender));
     }
 
     protected override void PreStart() => _thread.Start();

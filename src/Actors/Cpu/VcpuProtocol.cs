@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Actorvisor.Kernel.Bus;
+using Actorvisor.Kernel.Cpu;
 
 namespace Actorvisor.Actors.Cpu;
 
@@ -51,6 +52,17 @@ public static class VcpuProtocol
     {
         public static readonly Stop Instance = new();
     }
+
+    /// <summary>
+    /// Run <paramref name="Work"/> on the run thread between two runs of the CPU, at an instruction boundary
+    /// (a control client's register dump or change, a LAPIC dump, an injected NMI); answered with
+    /// <see cref="OnThreadResult"/>. Also answered while suspended, halted or shut down.
+    /// </summary>
+    public sealed record OnThread(Func<SoftwareCpu, object?> Work);
+
+    /// <param name="ThreadState">The run thread's state: NotStarted, Running, Paused (suspended), ShutDown, Failed.</param>
+    /// <param name="Error">What <see cref="OnThread.Work"/> threw, if it did.</param>
+    public sealed record OnThreadResult(int VcpuId, string ThreadState, object? Value, string? Error);
 
     /// <summary>Publish a new bus snapshot (a device added, a BAR moved): later accesses use it.</summary>
     public sealed record UpdateBus(IoBus<IActorRef> Bus);

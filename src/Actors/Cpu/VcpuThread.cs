@@ -244,11 +244,27 @@ internal sealed class VcpuThread
                 case VcpuProtocol.UpdateBus u:
                     _platform.Bus = u.Bus;
                     break;
+                case VcpuProtocol.OnThread o:
+                    c.ReplyTo.Tell(RunOnThread(o), _self);
+                    break;
                 case VcpuProtocol.Stop:
                     _state = State.Finished;
                     c.ReplyTo.Tell(new VcpuProtocol.Stopped(_cpu.Id), _self);
                     break;
             }
+        }
+    }
+
+    /// <summary>A host-side look at (or change of) the CPU between runs, with the thread's state; a throw becomes the reply's error.</summary>
+    private VcpuProtocol.OnThreadResult RunOnThread(VcpuProtocol.OnThread o)
+    {
+        try
+        {
+            return new(_cpu.Id, _state.ToString(), o.Work(_cpu), null);
+        }
+        catch (Exception e)
+        {
+            return new(_cpu.Id, _state.ToString(), null, $"{e.GetType().Name}: {e.Message}");
         }
     }
 

@@ -31,6 +31,10 @@ public sealed record VmConfig(string Name, ulong MemorySize, string KernelPath, 
     /// <summary>Fault rules (<c>--faults FILE</c>) and the seed that decides them (<c>--fault-seed</c>, else the file's, else random); null: none.</summary>
     public Actorvisor.Host.Faults.FaultScenario? Faults { get; init; }
     public ulong? FaultSeed { get; init; }
+    /// <summary>What to do when a device actor throws, per device (config file key <c>supervision</c>).</summary>
+    public DeviceSupervision Supervision { get; init; } = DeviceSupervision.Default;
+    /// <summary>Where an escalated device failure writes its state dump (null: the temp directory).</summary>
+    public string? DumpDirectory { get; init; }
 
     public const ulong DefaultMemorySize = 256UL << 20;
     public const string DefaultName = "guest";

@@ -17,7 +17,7 @@ public static class VmRunner
     /// <summary>
     /// stdout carries the guest's console, so Akka's own logging goes to stderr, warnings and up only.
     /// </summary>
-    private static readonly Config AkkaConfig = ConfigurationFactory.ParseString("""
+    internal static readonly Config AkkaConfig = ConfigurationFactory.ParseString("""
         akka {
           loglevel = WARNING
           stdout-loglevel = OFF
@@ -30,42 +30,53 @@ public static class VmRunner
 
     /// <param name="progress">Where a reboot is announced (stderr), null for silence.</param>
     /// <param name="totals">Where the vCPUs add what they executed, over every boot (null: not counted).</param>
-    public static VmProtocol.VmExited Run(VmConfig config, TextWriter? progress = null, Actorvisor.Actors.Cpu.VcpuTotals? totals = null)
+    /// <param name="run">The run's host-side handle (lifecycle, current supervisor, quit) and, for several VMs in
+    /// one process, their shared ActorSystem; null: a fresh one with a system of its own.</param>
+    public static VmProtocol.VmExited Run(VmConfig config, TextWriter? progress = null, Actorvisor.Actors.Cpu.VcpuTotals? totals = null,
+        VmRun? run = null)
     {
-        using var system = ActorSystem.Create("actorvisor", AkkaConfig);
-        IActorRef? current = null;
-        var quit = new QuitRequest();
-        if (config.Input is { } input) StartInputPump(input, () => Volatile.Read(ref current), quit);
+        run ??= new VmRun(config);
+        using var ownSystem = run.System is null ? ActorSystem.Create("actorvisor", AkkaConfig) : null;
+        var system = run.System ?? ownSystem!;
+        if (config.Input is { } input) StartInputPump(input, run);
         var boots = 0;
+        var persistent = run.Persistent; // the CMOS outlives each boot's VM
+        // A deterministic schedule and the fault engine outlive each boot's VM too.
         using var scheduler = CreateScheduler(config.Deterministic);
-        // The CMOS (and a deterministic schedule) outlive each boot's VM.
         var faults = CreateFaultEngine(config, scheduler, progress);
-        var persistent = new VmPersistentState { Scheduler = scheduler, Faults = faults };
+        (persistent.Scheduler, persistent.Faults) = (scheduler, faults);
 
         while (true)
         {
             boots++;
+            if (boots > 1) run.Lifecycle.TryMove(VmState.Starting, "building the VM again after a reset", out _);
             var exited = new TaskCompletionSource<VmProtocol.VmExited>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var listener = system.ActorOf(Props.Create(() => new ExitListener(exited, config.Name)), $"exit-listener-{boots}");
+            var listener = system.ActorOf(Props.Create(() => new ExitListener(exited, config.Name)), $"exit-listener-{config.Name}-{boots}");
             // After a reboot the new supervisor gets a fresh name: the old one's may not be released yet.
             var props = VmSupervisor.Props(config, listener, totals, persistent);
             // Deterministic: the supervisor, too, handles a request to end the run at the instruction that made it.
             if (scheduler is not null) props = props.WithDispatcher(InlineDispatcher.Id);
             var vm = system.ActorOf(props, boots == 1 ? $"vm-{config.Name}" : $"vm-{config.Name}-boot{boots}");
-            Volatile.Write(ref current, vm);
+            run.SetCurrent(vm);
             listener.Tell(new ExitListener.WatchVm(vm));
             // A quit typed before this VM was current is not lost: the loop sees it here.
-            if (quit.Reason is { } early) vm.Tell(new VmProtocol.Quit(early));
+            if (run.QuitReason is { } early) vm.Tell(new VmProtocol.Quit(early));
             var outcome = exited.Task.GetAwaiter().GetResult();
-            Volatile.Write(ref current, null);
-            if (outcome.Code == VmExitCode.Reset && quit.Reason is { } reason)
+            run.SetCurrent(null);
+            if (outcome.Code == VmExitCode.Reset && run.QuitReason is { } reason)
                 outcome = new VmProtocol.VmExited(config.Name, VmExitCode.PowerOff, reason);
             if (outcome.Code == VmExitCode.Reset && !config.NoReboot)
             {
                 progress?.WriteLine($"actorvisor: {outcome.Message ?? "the guest rebooted"}; resetting the VM");
+                if (run.Lifecycle.State != VmState.Resetting) run.Lifecycle.Override(VmState.Resetting, outcome.Message ?? "reset");
                 continue;
             }
-            system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            // The supervisor moved the lifecycle as it finished; a reset that is not rebuilt, or a supervisor
+            // stopped from outside, ends here.
+            if (!VmLifecycle.IsFinal(run.Lifecycle.State))
+                run.Lifecycle.TryMove(outcome.Code == VmExitCode.Reset ? VmState.PoweredOff : VmLifecycle.StateAfter(outcome.Code),
+                    outcome.Message ?? outcome.Code.ToString(), out _);
+            ownSystem?.Terminate().Wait(TimeSpan.FromSeconds(10));
             if (faults is not null)
                 foreach (var r in faults.Report())
                     progress?.WriteLine($"actorvisor: fault rule '{r.Rule}': matched {r.Matched}, fired {r.Fired}" +
@@ -102,15 +113,7 @@ public static class VmRunner
     /// Reads the console input on a background thread (a blocking read cannot be interrupted; the thread
     /// dies with the process) and tells the current VM what was typed. Ctrl-A x from a terminal quits.
     /// </summary>
-    /// <summary>The user's quit (Ctrl-A x), kept for the run: it may come while one VM is ending and the next is not built yet.</summary>
-    private sealed class QuitRequest
-    {
-        private string? _reason;
-        public string? Reason => Volatile.Read(ref _reason);
-        public void Set(string reason) => Volatile.Write(ref _reason, reason);
-    }
-
-    private static void StartInputPump(ConsoleInput input, Func<IActorRef?> currentVm, QuitRequest quitRequest)
+    private static void StartInputPump(ConsoleInput input, VmRun run)
     {
         var thread = new Thread(() =>
         {
@@ -126,13 +129,12 @@ public static class VmRunner
                     var quit = false;
                     if (escape is null) toGuest.AddRange(buffer.AsSpan(0, n));
                     else quit = escape.Feed(buffer.AsSpan(0, n), toGuest);
-                    var vm = currentVm();
+                    var vm = run.Current;
                     if (toGuest.Count > 0) vm?.Tell(new VmProtocol.ConsoleInput(toGuest.ToArray()));
                     if (quit)
                     {
                         const string reason = "quit from the console (Ctrl-A x)";
-                        quitRequest.Set(reason);
-                        vm?.Tell(new VmProtocol.Quit(reason));
+                        run.Quit(reason);
                     }
                 }
             }

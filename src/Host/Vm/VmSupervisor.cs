@@ -36,7 +36,7 @@ namespace Actorvisor.Host.Vm;
 /// children are gone (vCPU threads joined), it tells <c>reportTo</c> <see cref="VmProtocol.VmExited"/> and
 /// stops; guest RAM is freed last.
 /// </summary>
-public sealed class VmSupervisor : ReceiveActor, IWithTimers
+public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
 {
     /// <summary>COM1: ports 0x3F8-0x3FF, IRQ 4.</summary>
     public const ushort Com1Port = 0x3F8;
@@ -89,6 +89,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         _reportTo = reportTo;
         _totals = totals;
         _persistent = persistent;
+        _lifecycle = persistent?.Lifecycle ?? new VmLifecycle();
+        _vcpus = new IActorRef[config.Topology.Cpus];
         Running();
     }
 
@@ -113,6 +115,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             if (Scheduler is { } s) s.PostInput(m.Data);
             else _console?.Tell(new UartProtocol.HostInput(m.Data));
         });
+        Controls();
         Receive<Terminated>(t =>
         {
             _children.Remove(t.ActorRef);
@@ -146,6 +149,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         // comes from a write queued before the halt was reported, and on hardware it would have acted at once.
         Receive<LifecycleProtocol.ResetRequested>(m => OverrideHalt(VmExitCode.Reset, $"the guest rebooted ({m.Source})"));
         Receive<LifecycleProtocol.PowerOffRequested>(_ => OverrideHalt(VmExitCode.PowerOff, null));
+        RefuseControls();
         ReceiveAny(_ => { }); // late vCPU reports change nothing now
     }
 
@@ -154,6 +158,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         try
         {
             Build();
+            _lifecycle.TryMove(VmState.Running, "built", out _);
         }
         catch (Exception e) when (e is KernelImageException or OutOfMemoryException or BusRegistrationException
                                       or Actorvisor.Kernel.Faults.FaultRuleException)
@@ -197,6 +202,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             lapicActors[id] = Spawn(LapicActor.Props(lapics[id]), $"lapic-{id}");
             apicBus.Tell(new ApicBusActor.Attach(lapics[id], lapicActors[id]));
         }
+        _lapics = lapics;
         var pic = Spawn(PicActor.Props(lapicActors[0]), "pic");
         lapics[0].ConnectPic(pic);
         // What a BIOS leaves behind: the BSP's LAPIC in virtual wire mode (8259 INTR through LINT0 as ExtINT).
@@ -204,6 +210,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
 
         // THE place devices send SetIrq/PulseIrq/Msi to: every interrupt-raising device gets this target.
         var lines = Spawn(IrqLinesActor.Props(), "irq-lines");
+        _irqLines = lines;
         _isaIrq = new IsaIrqRouter(Context.System, pic, ioapic, apicBus, lines) { Faults = Faults };
         if (Faults is { } faults) faults.Timers = timers;
         var isaIrq = _isaIrq;
@@ -224,6 +231,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
         var pm = Spawn(AcpiPmActor.Props(isaIrq, TimersOf(timers, "acpi-pm")), "acpi-pm");
         // The router also takes the HPET's LegacyReplacement switch, which cuts the PIT's IRQ 0 and the RTC's IRQ 8.
+        (_rtc, _pm) = (rtc, pm);
         var hpet = Spawn(HpetActor.Props(isaIrq, TimersOf(timers, "hpet"), legacyObserver: isaIrq), "hpet");
         bus = bus
             .AddPio(PitRegisters.IoBase, PitRegisters.IoSize, pit)
@@ -241,7 +249,8 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             // The BSP enters the kernel; the APs wait for INIT-SIPI-SIPI in their power-on state.
             var options = new VcpuOptions(id, _memory, bus, Boot: id == 0 ? kernel.Enter : cpu => cpu.EnterWaitForSipi(),
                 ReadTimeout: _config.DeviceReadTimeout, Lapic: lapics[id], Model: cpuModel, Totals: _totals, Scheduler: Scheduler, Faults: Faults);
-            Spawn(VcpuActor.Props(options), $"cpu-{id}").Tell(VcpuProtocol.Start.Instance);
+            _vcpus[id] = Spawn(VcpuActor.Props(options), $"cpu-{id}");
+            _vcpus[id].Tell(VcpuProtocol.Start.Instance);
         }
         // A rule naming a device this VM does not have is an error the user sees, not a rule that never fires.
         if (Faults is { } engine)
@@ -269,15 +278,12 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// A failing child ends the VM: restarting a device would silently reset registers the guest has
+    /// By default a failing child ends the VM: restarting a device would silently reset registers the guest has
     /// programmed, and restarting a vCPU would lose its state. The child is stopped and its Terminated
     /// ends the VM with the failure as the message (the VM's exit reports it; Akka need not log it too).
+    /// A device's policy in <see cref="VmConfig.Supervision"/> may say otherwise (VmSupervisor.Supervision.cs).
     /// </summary>
-    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
-    {
-        _lastFailure = e;
-        return Directive.Stop;
-    }, loggingEnabled: false);
+    protected override SupervisorStrategy SupervisorStrategy() => new DeviceSupervisorStrategy(this);
 
     private void OverrideHalt(VmExitCode code, string? message)
     {
@@ -288,6 +294,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     {
         if (_outcome is not null) return;
         _outcome = new VmProtocol.VmExited(_config.Name, code, message, guestStatus);
+        _lifecycle.TryMove(VmLifecycle.StateAfter(code), message ?? code.ToString(), out _);
         Become(Ending);
         if (_children.Count == 0)
         {

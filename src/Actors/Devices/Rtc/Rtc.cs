@@ -202,6 +202,38 @@ public sealed class Rtc
         _ram[index + 1] = (byte)(value >> 8);
     }
 
+    /// <summary>
+    /// The host sets the clock (a control client's rtc-time set, bhyve's vm_rtc_settime): the guest's time is
+    /// <paramref name="utc"/> from now on and counts on from it. Like a guest's own time change, the jump is
+    /// not an update cycle and raises no flags.
+    /// </summary>
+    public void SetTimeFromHost(DateTime utc)
+    {
+        Evaluate();
+        if (_heldTicks is not null) _heldTicks = utc.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond;
+        else _offset = utc - _clock.GetUtcNow().UtcDateTime;
+        _evaluatedTicks = GuestTicks;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="offset"/> is a NVRAM byte the host may read or write (bhyve's rtc-nvram): bank 0
+    /// from 0x0E to 0x7F except the century byte, which belongs to the clock, and the whole extended bank at
+    /// 0x80-0xFF. The time and control registers are refused (rtc-time is their interface).
+    /// </summary>
+    public static bool IsNvramOffset(int offset) =>
+        offset is >= FirstRamByte and < 2 * BankSize && offset != Century;
+
+    public byte ReadNvram(int offset) =>
+        IsNvramOffset(offset) ? (offset < BankSize ? _ram[offset] : _extended[offset - BankSize])
+            : throw new ArgumentOutOfRangeException(nameof(offset), $"0x{offset:x2} is not an NVRAM offset");
+
+    public void WriteNvram(int offset, byte value)
+    {
+        if (!IsNvramOffset(offset)) throw new ArgumentOutOfRangeException(nameof(offset), $"0x{offset:x2} is not an NVRAM offset");
+        if (offset < BankSize) _ram[offset] = value;
+        else _extended[offset - BankSize] = value;
+    }
+
     // ---- time encoding ----
 
     private byte EncodeField(int value) => Binary ? (byte)value : (byte)(value / 10 << 4 | value % 10);

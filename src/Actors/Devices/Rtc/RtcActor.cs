@@ -61,8 +61,31 @@ public sealed class RtcActor : ReceiveActor
             _rtc.Reset();
             Rearm();
         });
+        Receive<RtcProtocol.SetTime>(m =>
+        {
+            _rtc.SetTimeFromHost(m.Utc);
+            _cmos?.Store(_rtc.SaveCmos());
+            Rearm();
+            Sender.Tell(new RtcProtocol.Status(_rtc.GuestTime, _rtc.IrqLevel, _rtc.Interrupts, _timer.ArmedDeadline));
+        });
+        Receive<RtcProtocol.ReadNvram>(m => Sender.Tell(Rtc.IsNvramOffset(m.Offset)
+            ? new RtcProtocol.NvramByte(m.Offset, _rtc.ReadNvram(m.Offset))
+            : new RtcProtocol.NvramRefused(m.Offset, NvramRange)));
+        Receive<RtcProtocol.WriteNvram>(m =>
+        {
+            if (!Rtc.IsNvramOffset(m.Offset))
+            {
+                Sender.Tell(new RtcProtocol.NvramRefused(m.Offset, NvramRange));
+                return;
+            }
+            _rtc.WriteNvram(m.Offset, m.Value);
+            _cmos?.Store(_rtc.SaveCmos());
+            Sender.Tell(new RtcProtocol.NvramByte(m.Offset, _rtc.ReadNvram(m.Offset)));
+        });
         Receive<RtcProtocol.GetStatus>(_ => Sender.Tell(new RtcProtocol.Status(_rtc.GuestTime, _rtc.IrqLevel, _rtc.Interrupts, _timer.ArmedDeadline)));
     }
+
+    private const string NvramRange = "NVRAM offsets are 0x0e-0xff except the century byte 0x32 (0x00-0x0d are the clock's registers: use rtc-time)";
 
     private void Rearm() => _timer.Arm(_rtc.NextDeadline());
 

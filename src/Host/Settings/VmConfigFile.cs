@@ -1,0 +1,188 @@
+using System.Text.RegularExpressions;
+using Actorvisor.Host.Vm;
+using Actorvisor.Kernel.Cpu;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Actorvisor.Host.Settings;
+
+/// <summary>A config file that cannot be used; the message names the file, the line and the problem.</summary>
+public sealed class ConfigFileException(string message) : Exception(message);
+
+/// <summary>
+/// `actorvisor run --config FILE` (bhyve's -k): YAML whose keys are `run`'s long flags without the dashes.
+/// Either one VM at the top level, or several under <c>vms:</c>, a list; they run in one process.
+/// <code>
+/// vms:
+///   - name: web
+///     kernel: bzImage          # paths are relative to the file's directory
+///     memory: 512M
+///     cpus: 2                  # or "cpus=2,sockets=1,cores=2"
+///     serial: file:web.log
+///   - name: db
+///     kernel: db.elf
+///     device: [isa-debug-exit]
+/// </code>
+/// <c>supervision</c> (file only) maps device actor names (<c>uart-0</c>, <c>uart-*</c>, <c>*</c>) to stop, resume,
+/// restart or escalate. Unknown keys, values the flags would refuse, duplicate names and more than one VM on the terminal
+/// (serial: stdio) are errors, reported with their line.
+/// </summary>
+public static partial class VmConfigFile
+{
+    public static readonly string[] Keys =
+        ["name", "kernel", "initrd", "memory", "cpus", "cmdline", "module", "device", "serial", "no-reboot", "supervision"];
+
+    public static IReadOnlyList<VmSettings> Load(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigFileException($"{path}: {e.Message}");
+        }
+        return Parse(text, Path.GetDirectoryName(Path.GetFullPath(path))!, path);
+    }
+
+    public static IReadOnlyList<VmSettings> Parse(string yaml, string baseDirectory, string fileName)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException e)
+        {
+            throw new ConfigFileException($"{fileName}:{e.Start.Line}:{e.Start.Column}: not valid YAML: {e.InnerException?.Message ?? e.Message}");
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new ConfigFileException($"{fileName}: expected a mapping of settings, or 'vms:' with a list of them");
+        if (stream.Documents.Count > 1) throw Error(fileName, stream.Documents[1].RootNode, "one YAML document expected");
+
+        var entries = new List<(VmSettings Settings, YamlNode Node)>();
+        if (root.Children.Keys.OfType<YamlScalarNode>().Any(k => k.Value == "vms"))
+        {
+            if (root.Children.Count != 1)
+                throw Error(fileName, root, "with 'vms:', every setting belongs to a VM in the list");
+            if (root.Children[new YamlScalarNode("vms")] is not YamlSequenceNode list || list.Children.Count == 0)
+                throw Error(fileName, root, "'vms' must be a non-empty list of VMs");
+            foreach (var item in list.Children)
+            {
+                if (item is not YamlMappingNode vm) throw Error(fileName, item, "each entry of 'vms' must be a mapping of settings");
+                entries.Add((ParseVm(vm, baseDirectory, fileName), vm));
+            }
+        }
+        else entries.Add((ParseVm(root, baseDirectory, fileName), root));
+
+        if (entries.Count > 1)
+        {
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (s, node) in entries)
+            {
+                if (s.Name is null) throw Error(fileName, node, "with several VMs each needs a 'name'");
+                if (!names.Add(s.Name)) throw Error(fileName, node, $"two VMs are named '{s.Name}'");
+            }
+        }
+        return entries.Select(e => e.Settings).ToArray();
+    }
+
+    private static VmSettings ParseVm(YamlMappingNode vm, string baseDirectory, string fileName)
+    {
+        var s = new VmSettings();
+        foreach (var (keyNode, value) in vm.Children)
+        {
+            var key = (keyNode as YamlScalarNode)?.Value;
+            if (key is null || Array.IndexOf(Keys, key) < 0)
+                throw Error(fileName, keyNode, $"unknown key '{key}'; known: {string.Join(", ", Keys)}");
+            string Scalar()
+            {
+                if (value is YamlScalarNode { Value: { } v } && v.Length > 0) return v;
+                throw Error(fileName, value, $"'{key}' must be a single value");
+            }
+            IReadOnlyList<string> List()
+            {
+                if (value is YamlScalarNode) return [Scalar()];
+                if (value is YamlSequenceNode seq)
+                    return seq.Children.Select(c => c is YamlScalarNode { Value: { Length: > 0 } v } ? v
+                        : throw Error(fileName, c, $"each '{key}' entry must be a single value")).ToArray();
+                throw Error(fileName, value, $"'{key}' must be a value or a list of values");
+            }
+            string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(baseDirectory, path));
+
+            switch (key)
+            {
+                case "name":
+                    var name = Scalar();
+                    if (!NamePattern().IsMatch(name))
+                        throw Error(fileName, value, $"VM name '{name}' must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit");
+                    s = s with { Name = name };
+                    break;
+                case "kernel":
+                    s = s with { Kernel = Resolve(Scalar()) };
+                    break;
+                case "initrd":
+                    s = s with { Initrd = Resolve(Scalar()) };
+                    break;
+                case "cmdline":
+                    s = s with { Cmdline = Scalar() };
+                    break;
+                case "memory":
+                    if (!SizeParser.TryParse(Scalar(), out var bytes, out var sizeError)) throw Error(fileName, value, $"memory: {sizeError}");
+                    s = s with { Memory = bytes };
+                    break;
+                case "cpus":
+                    if (!CpuTopology.TryParse(Scalar(), out var topology, out var cpuError)) throw Error(fileName, value, $"cpus: {cpuError}");
+                    s = s with { Cpus = topology };
+                    break;
+                case "module":
+                    s = s with { Modules = List().Select(m => Resolve(m.Split(',', 2)[0]) + (m.Contains(',') ? "," + m.Split(',', 2)[1] : "")).ToArray() };
+                    break;
+                case "device":
+                    s = s with
+                    {
+                        Devices = List().Select(d => DeviceSpec.TryParse(d, out var deviceError) ?? throw Error(fileName, value, $"device: {deviceError}")).ToArray(),
+                    };
+                    break;
+                case "serial":
+                    var serial = Scalar();
+                    if (serial.StartsWith("file:", StringComparison.Ordinal) && serial.Length > 5) serial = "file:" + Resolve(serial[5..]);
+                    else if (serial != "stdio") throw Error(fileName, value, $"serial '{serial}': expected 'stdio' or 'file:PATH'");
+                    s = s with { Serial = serial };
+                    break;
+                case "supervision":
+                    if (value is not YamlMappingNode map) throw Error(fileName, value, "'supervision' must map device names to policies");
+                    var policies = new Dictionary<string, DevicePolicy>(StringComparer.Ordinal);
+                    foreach (var (d, p) in map.Children)
+                    {
+                        var device = (d as YamlScalarNode)?.Value;
+                        if (string.IsNullOrEmpty(device)) throw Error(fileName, d, "a supervision key must be a device name, NAME* or *");
+                        if (p is not YamlScalarNode { Value: { } text } || !DeviceSupervision.TryParsePolicy(text, out var policy))
+                            throw Error(fileName, p, $"supervision of '{device}': expected stop, resume, restart or escalate");
+                        policies[device] = policy;
+                    }
+                    s = s with { Supervision = new DeviceSupervision(policies) };
+                    break;
+                case "no-reboot":
+                    s = s with
+                    {
+                        NoReboot = Scalar() switch
+                        {
+                            "true" or "yes" or "on" => true,
+                            "false" or "no" or "off" => false,
+                            var b => throw Error(fileName, value, $"no-reboot '{b}': expected true or false"),
+                        },
+                    };
+                    break;
+            }
+        }
+        return s;
+    }
+
+    private static ConfigFileException Error(string fileName, YamlNode node, string message) =>
+        new($"{fileName}:{node.Start.Line}:{node.Start.Column}: {message}");
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    private static partial Regex NamePattern();
+}

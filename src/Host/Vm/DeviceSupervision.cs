@@ -1,0 +1,45 @@
+namespace Actorvisor.Host.Vm;
+
+/// <summary>What the VM supervisor does when a device actor throws (DESIGN.md, "Faults and supervision").</summary>
+public enum DevicePolicy
+{
+    /// <summary>The VM ends with status 4 and the failure as its message (the default: nothing is hidden).</summary>
+    Stop,
+    /// <summary>The device keeps its registers and goes on; the message it failed on is lost.</summary>
+    Resume,
+    /// <summary>The device is built again from its Props: power-on registers (the RTC keeps its battery-backed CMOS).</summary>
+    Restart,
+    /// <summary>The VM is suspended and a state dump written; the device is kept as it was, so `ctl resume` goes on.</summary>
+    Escalate,
+}
+
+/// <summary>
+/// Per-device supervision policies, by child actor name: an exact name (<c>uart-0</c>), a prefix with
+/// <c>*</c> (<c>uart-*</c>), or <c>*</c> for every device; the most specific wins. vCPUs are not devices:
+/// a vCPU that fails always ends the VM.
+/// </summary>
+public sealed record DeviceSupervision(IReadOnlyDictionary<string, DevicePolicy> Policies)
+{
+    public static readonly DeviceSupervision Default = new(new Dictionary<string, DevicePolicy>());
+
+    public DevicePolicy For(string device)
+    {
+        if (Policies.TryGetValue(device, out var exact)) return exact;
+        var best = -1;
+        var policy = DevicePolicy.Stop;
+        foreach (var (pattern, p) in Policies)
+        {
+            if (!pattern.EndsWith('*')) continue;
+            var prefix = pattern[..^1];
+            if (device.StartsWith(prefix, StringComparison.Ordinal) && prefix.Length > best)
+            {
+                best = prefix.Length;
+                policy = p;
+            }
+        }
+        return policy;
+    }
+
+    public static bool TryParsePolicy(string text, out DevicePolicy policy) =>
+        Enum.TryParse(text, ignoreCase: true, out policy) && Enum.IsDefined(policy) && !int.TryParse(text, out _);
+}
