@@ -29,7 +29,7 @@ internal sealed class BlockIoWorker : IDisposable
         {
             // Each item reports its own I/O errors; this only keeps a bug from ending the process.
             try { work(); }
-            catch (Exception e) { Console.Error.WriteLine($"virtio-blk I/O thread: {e}"); }
+            catch (Exception e) { global::System.Console.Error.WriteLine($"virtio-blk I/O thread: {e}"); }
         }
     }
 
