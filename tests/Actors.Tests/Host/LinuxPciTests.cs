@@ -4,9 +4,9 @@ using Xunit.Abstractions;
 namespace Actorvisor.Actors.Tests.Host;
 
 /// <summary>
-/// Debian's kernel on our PCI bus (the <see cref="LinuxBootFixture"/> boot, with a virtio function in slot 3): it
-/// finds the bus through ACPI, enumerates the host bridge, the LPC bridge and the virtio function with their IDs
-/// and classes, logs no PCI error, and its virtio_pci driver binds to the function.
+/// Debian's kernel on our PCI bus (the <see cref="LinuxBootFixture"/> boot, with virtio-rng in slot 3): it finds the
+/// bus through ACPI, enumerates the host bridge, the LPC bridge and the virtio function with their IDs and classes,
+/// logs no PCI error, binds virtio_pci (MSI-X vectors) and virtio_rng, and reads entropy through the queue.
 /// </summary>
 [Collection(GuestBoot.Collection)]
 public class LinuxPciTests(LinuxBootFixture fixture, ITestOutputHelper output)
@@ -45,11 +45,21 @@ public class LinuxPciTests(LinuxBootFixture fixture, ITestOutputHelper output)
         var boot = RequireBoot();
         var virtio = Functions(boot)[$"0000:00:{LinuxBootFixture.VirtioSlot:x2}.0"];
         Assert.Equal("virtio-pci", virtio[4]);
-        // The virtio core read our IDs through the common configuration: vendor 1AF4 (the subsystem vendor), device 4.
-        Assert.Matches(@"VIRTIODEV: virtio0 0x1af4 0x0004 0x0000000[0-9a-f]", boot.Console);
+        // The virtio core read our IDs (vendor 1AF4, device 4) and negotiated up to DRIVER_OK (status 0xF: ACK, DRIVER, DRIVER_OK, FEATURES_OK).
+        Assert.Contains("VIRTIODEV: virtio0 0x1af4 0x0004 0x0000000f", boot.Console);
         // The BARs sit where the firmware placed them, inside the host bridge's windows.
         Assert.Matches(@"pci 0000:00:03.0: BAR 1 \[mem 0xc0000000-0xc0000fff\]", boot.Console);
         Assert.Matches(@"pci 0000:00:03.0: BAR 4 \[mem 0x1000000000-0x1000003fff 64bit pref\]", boot.Console);
+    }
+
+    /// <summary>A read of /dev/hwrng goes through the split virtqueue and comes back on an MSI-X vector.</summary>
+    [SkippableFact]
+    public void VirtioRngDeliversEntropyThroughTheQueueAndAnMsixVector()
+    {
+        var boot = RequireBoot();
+        Assert.Contains("HWRNG: virtio_rng.0", boot.Console);
+        Assert.Equal("64", boot.Value("RNGBYTES").Value);
+        Assert.Matches(@"\n\s*\d+:\s+\d+\s+PCI-MSI\S*\s+\d+-edge\s+virtio0-(requests|input|config)", boot.Console);
     }
 
     [SkippableFact]
@@ -63,5 +73,26 @@ public class LinuxPciTests(LinuxBootFixture fixture, ITestOutputHelper output)
         Assert.True(errors.Length == 0, $"PCI errors in the kernel log:\n{errors}");
         Assert.Contains("PCI: Using configuration type 1 for base access", boot.Console);
         Assert.DoesNotContain("can't claim BAR", boot.Console);
+    }
+}
+
+/// <summary>
+/// The same virtio-rng with the 8259 only and no MSI (<see cref="LinuxLegacyBootFixture"/>: noapic, pci=nomsi): the
+/// kernel routes INTA of slot 3 through the _PRT's PIC-mode entry to its ACPI PCI link, whose IRQ is the one our
+/// PIRQ router steered; the level-triggered INTx (asserted with the ISR, dropped when the driver reads it) carries
+/// every completion, and /dev/hwrng delivers.
+/// </summary>
+[Collection(GuestBoot.Collection)]
+public class LinuxPciPicModeTests(LinuxLegacyBootFixture fixture)
+{
+    [SkippableFact]
+    public void VirtioRngWorksOnAPirqSteeredLevelTriggered8259Line()
+    {
+        Skip.If(fixture.SkipReason is not null, fixture.SkipReason);
+        var boot = fixture.Result!;
+        Assert.Matches(@"ACPI: PCI: Interrupt link LNKA configured for IRQ \d+", boot.Console);
+        Assert.Equal("64", boot.Value("RNGBYTES").Value);
+        var irq = Regex.Match(boot.Console, @"LNKA configured for IRQ (\d+)").Groups[1].Value;
+        Assert.Matches($@"\n\s*{irq}:(\s+\d+){{2}}\s+XT-PIC\s+virtio0", boot.Console);
     }
 }
