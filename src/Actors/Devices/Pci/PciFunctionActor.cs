@@ -8,15 +8,19 @@ namespace Actorvisor.Actors.Devices.Pci;
 /// The actor around one <see cref="IPciFunction"/> (pci/&lt;bdf&gt;): configuration and BAR accesses forwarded
 /// by the PCI host become model calls, reads are answered to the original sender (the vCPU), and after every
 /// configuration write the function's BAR decodes go back to the host, which holds accesses until it has them.
-/// MSIs go to the interrupt fabric; work a model posts runs here.
+/// MSIs go to the interrupt fabric; work a model posts runs here. When the actor stops (the VM ends or resets in
+/// place), a disposable function releases its host resources (an image file, a TAP, an I/O thread).
 /// </summary>
 public sealed class PciFunctionActor : ReceiveActor
 {
+    private readonly IPciFunction _function;
+
     public static Props Props(PciAddress address, IPciFunction function, IActorRef fabric) =>
         Akka.Actor.Props.Create(() => new PciFunctionActor(address, function, fabric));
 
     public PciFunctionActor(PciAddress address, IPciFunction function, IActorRef fabric)
     {
+        _function = function;
         var self = Self;
         function.Connect(new PciFunctionContext(
             (a, d) => fabric.Tell(new InterruptProtocol.Msi(a, d), self),
@@ -34,4 +38,6 @@ public sealed class PciFunctionActor : ReceiveActor
         Receive<PciProtocol.GetDecodes>(_ => Sender.Tell(Decodes()));
         Receive<PciProtocol.Run>(m => m.Action());
     }
+
+    protected override void PostStop() => (_function as IDisposable)?.Dispose();
 }

@@ -15,7 +15,7 @@ namespace Actorvisor.Actors.Devices.Pci.VirtioPci;
 /// status 0 resets it. A driver's misuse (a feature not offered, a bad queue size) is refused as the spec says,
 /// never thrown.
 /// </summary>
-public sealed class VirtioPciFunction : PciFunction
+public sealed class VirtioPciFunction : PciFunction, IDisposable
 {
     private readonly IVirtioDevice _device;
     private readonly GuestMemory _memory;
@@ -322,4 +322,7 @@ public sealed class VirtioPciFunction : PciFunction
             ConfigChanged();
         }
     }
+
+    /// <summary>Releases the device's host resources, if it holds any.</summary>
+    public void Dispose() => (_device as IDisposable)?.Dispose();
 }
