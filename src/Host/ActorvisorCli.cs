@@ -98,6 +98,7 @@ public static partial class ActorvisorCli
                 if (DeviceSpec.TryParse(text, out var error) is null) r.AddError(error!);
         });
 
+        var pci = PciOptions.Create();
         var deterministic = new Option<bool>("--deterministic")
         {
             Description = "Run all vCPUs on one thread with time counted in instructions, so the same guest and input repeat exactly; prints a digest of the device accesses at the end",
@@ -125,7 +126,8 @@ public static partial class ActorvisorCli
         var runDir = ControlCommands.RunDirOption();
         var run = new Command("run", "Boot a guest and run it until it halts, shuts down, fails or exits through isa-debug-exit")
             { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats, configFile, runDir,
-              deterministic, record, replay, faults, faultSeed };
+              deterministic, record, replay, faults, faultSeed, pci.Slot, pci.Disk, pci.Rng, pci.Net };
+        run.Validators.Add(r => pci.Validate(r));
         run.SetAction(parse =>
         {
             if (parse.GetValue(configFile) is { } configPath)
@@ -182,6 +184,7 @@ public static partial class ActorvisorCli
                 InitrdPath = initrdPath,
                 Modules = (parse.GetValue(module) ?? []).Select(ParseModule).ToArray(),
                 Devices = (parse.GetValue(device) ?? []).Select(d => DeviceSpec.TryParse(d, out _)!).ToArray(),
+                PciDevices = pci.Resolve(parse, out _)!,
                 NoReboot = parse.GetValue(noReboot),
                 Topology = parse.GetValue(cpus)!,
                 Input = serialFile is null ? stdin : null,

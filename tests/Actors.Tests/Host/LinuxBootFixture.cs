@@ -4,6 +4,8 @@ namespace Actorvisor.Actors.Tests.Host;
 /// One boot of the real default guest on one vCPU, shared by the assertions of <see cref="LinuxBootTests"/>:
 /// the /init prints a marker, the clocksource and /proc/interrupts twice a second apart, asks for a line on
 /// the console and echoes it, then powers off. Between, it measures its uptime across a 10 s sleep.
+/// The machine has a virtio-rng behind virtio-pci in slot 3 (`-s 3,virtio-rng`); the /init loads virtio_pci and
+/// virtio_rng, lists the PCI functions the kernel found with their IDs and drivers, and reads /dev/hwrng.
 /// </summary>
 public sealed class LinuxBootFixture
 {
@@ -16,6 +18,16 @@ public sealed class LinuxBootFixture
         mount -t sysfs sysfs /sys
         mount -t devtmpfs devtmpfs /dev
         echo "MARKER: actorvisor guest up"
+        modprobe virtio_pci
+        modprobe virtio_rng
+        for d in /sys/bus/pci/devices/*; do
+          drv=none; [ -e $d/driver ] && drv=$(ls -l $d/driver | sed 's#.*/##')
+          echo "PCIDEV: ${d##*/} $(cat $d/vendor) $(cat $d/device) $(cat $d/class) $(cat $d/irq) $drv"
+        done
+        for d in /sys/bus/virtio/devices/*; do echo "VIRTIODEV: ${d##*/} $(cat $d/vendor) $(cat $d/device) $(cat $d/status)"; done
+        echo "HWRNG: $(cat /sys/class/misc/hw_random/rng_current)"
+        echo "RNGBYTES: $(dd if=/dev/hwrng bs=32 count=2 2>/dev/null | wc -c)"
+        echo "PCI-KMSG:"; dmesg | grep -i -E 'pci|virtio' | grep -v 'pci=nocrs' | grep -i -E 'error|fail|invalid|conflict|can.t|bug' ; echo "END-PCI-KMSG"
         echo "CLOCKSOURCE: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
         echo "INTERRUPTS-1"
         cat /proc/interrupts
@@ -35,9 +47,12 @@ public sealed class LinuxBootFixture
     public string? SkipReason { get; } = GuestBoot.SkipReason;
     public GuestBootResult? Result { get; }
 
+    /// <summary>The PCI slot of the fake virtio device.</summary>
+    public const int VirtioSlot = 3;
+
     public LinuxBootFixture()
     {
         if (SkipReason is null)
-            Result = GuestBoot.Run(Init, "console=ttyS0 panic=-1", ["--no-reboot", "--stats"], Prompt, Typed);
+            Result = GuestBoot.Run(Init, "console=ttyS0 panic=-1", ["--no-reboot", "--stats", "-s", $"{VirtioSlot},virtio-rng"], Prompt, Typed);
     }
 }

@@ -18,11 +18,11 @@ public class MsiTests
     }
 
     [Fact]
-    public void LogicalOnlyWhenRedirectionHintAndDestinationModeAreBothSet()
+    public void TheDestinationModeBitAloneMakesTheDestinationLogical()
     {
         Assert.True(MsiDecoder.Decode(0xFEE0_F00C, 0x0151)!.Destination.Logical);  // RH=1, DM=1
-        Assert.False(MsiDecoder.Decode(0xFEE0_F004, 0x0151)!.Destination.Logical); // DM=1 alone: physical (bhyve)
-        Assert.False(MsiDecoder.Decode(0xFEE0_F008, 0x0151)!.Destination.Logical); // RH=1 alone
+        Assert.True(MsiDecoder.Decode(0xFEE0_1004, 0x0026)!.Destination.Logical);  // DM=1, RH=0: what Linux's flat logical mode sends
+        Assert.False(MsiDecoder.Decode(0xFEE0_F008, 0x0151)!.Destination.Logical); // RH=1 alone: physical
         Assert.Equal(DeliveryMode.LowestPriority, MsiDecoder.Decode(0xFEE0_F00C, 0x0151)!.Mode);
         Assert.Equal(0xF, MsiDecoder.Decode(0xFEE0_F00C, 0x0151)!.Destination.Id);
     }
