@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Actorvisor.Kernel.Bus;
 using Actorvisor.Kernel.Cpu;
+using Actorvisor.Kernel.Telemetry;
 using static Actorvisor.Kernel.Messages.AccessProtocol;
 
 namespace Actorvisor.Actors.Cpu;
@@ -58,57 +59,82 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
 
     public AccessReplyTarget ReplyTarget => _reply;
 
+    /// <summary>Exit counts and, while telemetry is on, per-device counts and spans (BusAccessTelemetry.cs).</summary>
+    public BusAccessTelemetry Telemetry
+    {
+        get => _telemetry;
+        set
+        {
+            _telemetry = value;
+            _exits = value.Metrics.Exits;
+        }
+    }
+    private BusAccessTelemetry _telemetry = new(VcpuMetrics.Detached);
+    private long[] _exits = VcpuMetrics.Detached.Exits;
+
     /// <summary>This vCPU's own MMIO window (its LAPIC), looked at before the bus; none when null.</summary>
     public ILocalMmio? Local { get; set; }
 
     public uint PortRead(int vcpuId, ushort port, int size)
     {
+        _exits[(int)ExitReason.Pio]++;
         if (!_bus.Pio.TryFind(port, (ulong)size, out var hit))
         {
             UnassignedPortReads++;
             return (uint)AllOnes(size);
         }
+        var observed = TraceSwitches.Active != 0 ? _telemetry.Begin(hit.Target, vcpuId, true, port, size, false, 0) : default;
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var v = _reply.Request(hit.Target, new PioRead(port, (ushort)hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of port 0x{port:x} ({size} bytes)");
         CountRead(start);
+        if (observed.Start != 0) _telemetry.End(observed, ExitReason.Pio, v & AllOnes(size));
         return (uint)(v & AllOnes(size));
     }
 
     public void PortWrite(int vcpuId, ushort port, int size, uint value)
     {
+        _exits[(int)ExitReason.Pio]++;
         if (!_bus.Pio.TryFind(port, (ulong)size, out var hit))
         {
             UnassignedPortWrites++;
             return;
         }
+        var observed = TraceSwitches.Active != 0 ? _telemetry.Begin(hit.Target, vcpuId, true, port, size, true, value & AllOnes(size)) : default;
         hit.Target.Tell(new PioWrite(port, (ushort)hit.Offset, (byte)size, (uint)(value & AllOnes(size)), vcpuId), _self);
+        if (observed.Start != 0) _telemetry.End(observed, ExitReason.Pio, null);
     }
 
     public ulong MmioRead(int vcpuId, ulong address, int size)
     {
         if (Local is { } local && local.TryMmioRead(address, size, out var localValue)) return localValue;
+        _exits[(int)ExitReason.Mmio]++;
         if (!_bus.Mmio.TryFind(address, (ulong)size, out var hit))
         {
             UnassignedMmioReads++;
             return AllOnes(size);
         }
+        var observed = TraceSwitches.Active != 0 ? _telemetry.Begin(hit.Target, vcpuId, false, address, size, false, 0) : default;
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var v = _reply.Request(hit.Target, new MmioRead(address, hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of MMIO 0x{address:x} ({size} bytes)");
         CountRead(start);
+        if (observed.Start != 0) _telemetry.End(observed, ExitReason.Mmio, v & AllOnes(size));
         return v & AllOnes(size);
     }
 
     public void MmioWrite(int vcpuId, ulong address, int size, ulong value)
     {
         if (Local is { } local && local.TryMmioWrite(address, size, value)) return;
+        _exits[(int)ExitReason.Mmio]++;
         if (!_bus.Mmio.TryFind(address, (ulong)size, out var hit))
         {
             UnassignedMmioWrites++;
             return;
         }
+        var observed = TraceSwitches.Active != 0 ? _telemetry.Begin(hit.Target, vcpuId, false, address, size, true, value & AllOnes(size)) : default;
         hit.Target.Tell(new MmioWrite(address, hit.Offset, (byte)size, value & AllOnes(size), vcpuId), _self);
+        if (observed.Start != 0) _telemetry.End(observed, ExitReason.Mmio, null);
     }
 
     private void CountRead(long start)

@@ -105,12 +105,14 @@ internal sealed class VcpuThread
             {
                 // Wait-for-SIPI runs nothing; like HLT with interrupts off, only another CPU can end it.
                 ReportHaltedForGood();
-                _wake.Wait();
+                WaitHalted();
                 return;
             }
             // Started by a SIPI (or otherwise no longer halted) since the halt was reported: it runs again.
             if (!_cpu.Halted) ReportWoke();
+            var runStart = System.Diagnostics.Stopwatch.GetTimestamp();
             exit = _cpu.Run();
+            _platform.Telemetry.Metrics.RunTicks += System.Diagnostics.Stopwatch.GetTimestamp() - runStart;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
@@ -132,13 +134,25 @@ internal sealed class VcpuThread
             case CpuExitReason.Halted:
                 if (!_cpu.IF) ReportHaltedForGood();
                 // Wait for an interrupt, an NMI or a command; Run takes the event and resumes.
-                _wake.Wait();
+                _platform.Telemetry.Metrics.Exits[(int)Actorvisor.Kernel.Telemetry.ExitReason.Halt]++;
+                WaitHalted();
+                break;
+            case CpuExitReason.Kicked:
+                _platform.Telemetry.Metrics.Exits[(int)Actorvisor.Kernel.Telemetry.ExitReason.Kick]++;
                 break;
             case CpuExitReason.Shutdown:
                 _state = State.ShutDown;
                 _reportTo.Tell(new VcpuProtocol.ShutDown(_cpu.Id, _cpu.ShutdownReason ?? "triple fault"), _self);
                 break;
         }
+    }
+
+    /// <summary>Parks the halted thread until a wake-up, counting the time as halt time.</summary>
+    private void WaitHalted()
+    {
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        _wake.Wait();
+        _platform.Telemetry.Metrics.HaltTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
     }
 
     private void ReportHaltedForGood()

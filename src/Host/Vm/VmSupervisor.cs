@@ -17,6 +17,7 @@ using Actorvisor.Kernel.Boot;
 using Actorvisor.Kernel.Bus;
 using Actorvisor.Kernel.Memory;
 using Actorvisor.Kernel.Messages;
+using Actorvisor.Kernel.Telemetry;
 using Actorvisor.Kernel.Time;
 
 namespace Actorvisor.Host.Vm;
@@ -136,7 +137,9 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     {
         try
         {
+            LifecycleTrace.Transition(_config.Name, "created", "building");
             Build();
+            LifecycleTrace.Transition(_config.Name, "building", "running");
         }
         catch (Exception e) when (e is KernelImageException or OutOfMemoryException or BusRegistrationException)
         {
@@ -225,6 +228,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private IActorRef Spawn(Props props, string name)
     {
         var child = Context.ActorOf(props, name);
+        Actorvisor.Actors.Devices.MailboxDepth.Track(_config.Name, child);
         Context.Watch(child);
         _children.Add(child);
         return child;
@@ -250,6 +254,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     {
         if (_outcome is not null) return;
         _outcome = new VmProtocol.VmExited(_config.Name, code, message, guestStatus);
+        LifecycleTrace.Transition(_config.Name, "running", "ending", $"{code}{(message is null ? "" : ": " + message)}");
         Become(Ending);
         if (_children.Count == 0)
         {
@@ -264,6 +269,7 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     {
         // Children, and so the vCPU threads, have stopped: the outcome can go out and RAM can go.
         _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
+        LifecycleTrace.Transition(_config.Name, "ending", "stopped", (_outcome?.Code ?? VmExitCode.Error).ToString());
         _memory?.Dispose();
         _isaIrq?.Dispose();
         _timers?.Dispose();
