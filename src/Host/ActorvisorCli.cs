@@ -100,6 +100,8 @@ public static partial class ActorvisorCli
 
         var run = new Command("run", "Boot a guest and run it until it halts, shuts down, fails or exits through isa-debug-exit")
             { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats };
+        var telemetry = new Telemetry.TelemetryCliOptions();
+        telemetry.AddTo(run);
         run.SetAction(parse =>
         {
             var kernelPath = parse.GetValue(kernel);
@@ -130,6 +132,8 @@ public static partial class ActorvisorCli
                 Topology = parse.GetValue(cpus)!,
                 Input = serialFile is null ? stdin : null,
             };
+            var telemetryOptions = telemetry.Read(parse);
+            using var telemetrySession = telemetryOptions.Any ? Telemetry.TelemetrySession.Start(telemetryOptions) : null;
             using var raw = config.Input is { IsTerminal: true } ? TerminalRawMode.EnterOnStdin() : null;
             var totals = new Actorvisor.Actors.Cpu.VcpuTotals();
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -140,7 +144,7 @@ public static partial class ActorvisorCli
             return outcome.ExitStatus;
         });
 
-        var root = new RootCommand("Actorvisor: an x86-64 virtual machine monitor built as a microkernel of actors") { run, GuestCommands.Build(stderr) };
+        var root = new RootCommand("Actorvisor: an x86-64 virtual machine monitor built as a microkernel of actors") { run, GuestCommands.Build(stderr), Telemetry.TraceCommands.Build(stdout, stderr) };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

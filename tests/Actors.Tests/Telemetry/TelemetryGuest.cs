@@ -99,6 +99,24 @@ internal static class TelemetryGuest
     }
 }
 
+/// <summary>A guest that never ends: it writes COM1's scratch register in a loop (exits at a steady rate).</summary>
+internal static class BusyGuest
+{
+    public static byte[] Kernel()
+    {
+        var code = GuestImages.Assemble(64, 0x200000, a =>
+        {
+            var loop = a.CreateLabel();
+            a.mov(dx, GuestImages.Com1 + 7);
+            a.Label(ref loop);
+            a.@out(dx, al);
+            a.inc(al);
+            a.jmp(loop);
+        });
+        return GuestImages.Elf64(0x200000, new ElfSegmentSpec(0x200000, 0x200000, code, (ulong)code.Length));
+    }
+}
+
 /// <summary>The telemetry switches are process-wide: the tests that set them run one at a time.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class TelemetryCollection

@@ -1,0 +1,71 @@
+using Akka.TestKit.Xunit2;
+using Actorvisor.Host.Telemetry;
+using Actorvisor.Host.Vm;
+using Actorvisor.Kernel.Telemetry;
+using Actorvisor.TestSupport;
+using OpenTelemetry.Metrics;
+
+namespace Actorvisor.Actors.Tests.Telemetry;
+
+/// <summary>Meter "Actorvisor" against the known accesses of <see cref="TelemetryGuest"/>.</summary>
+[Collection(TelemetryCollection.Name)]
+public class MetricsTests : TestKit
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public void CountersMatchTheAccessesExitsAndInterruptsTheGuestMade()
+    {
+        const string vm = "tele-metrics";
+        var exported = new List<Metric>();
+        var path = GuestImages.WriteTemp(TelemetryGuest.Kernel(), ".elf");
+        try
+        {
+            using var session = TelemetrySession.Start(new TelemetryOptions(), configureMetrics: b => b.AddInMemoryExporter(exported));
+            Sys.ActorOf(VmSupervisor.Props(new VmConfig(vm, 16 << 20, path, new MemoryStream()), TestActor), "vm-" + vm);
+            Assert.Equal(VmExitCode.Halted, ExpectMsg<VmProtocol.VmExited>(Wait).Code);
+            session.Flush();
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        long Sum(string metric, params (string Key, object Value)[] tags)
+        {
+            long total = 0;
+            foreach (var m in exported.Where(m => m.Name == metric))
+                foreach (ref readonly var p in m.GetMetricPoints())
+                {
+                    var pointTags = new Dictionary<string, object?>();
+                    foreach (var t in p.Tags) pointTags[t.Key] = t.Value;
+                    if (!Equals(pointTags.GetValueOrDefault(TelemetryAttributes.VmName), vm)) continue;
+                    if (tags.All(t => Equals(pointTags.GetValueOrDefault(t.Key), t.Value))) total = Math.Max(total, p.GetSumLong());
+                }
+            return total;
+        }
+
+        Assert.Equal(TelemetryGuest.UartWrites, Sum("actorvisor.device.accesses", (TelemetryAttributes.DeviceName, "uart-0"), (TelemetryAttributes.IoDirection, "write")));
+        Assert.Equal(TelemetryGuest.UartReads, Sum("actorvisor.device.accesses", (TelemetryAttributes.DeviceName, "uart-0"), (TelemetryAttributes.IoDirection, "read")));
+        Assert.Equal(TelemetryGuest.PicWrites, Sum("actorvisor.device.accesses", (TelemetryAttributes.DeviceName, "pic"), (TelemetryAttributes.IoDirection, "write")));
+        Assert.Equal(TelemetryGuest.IoApicWrites, Sum("actorvisor.device.accesses", (TelemetryAttributes.DeviceName, "ioapic"), (TelemetryAttributes.IoDirection, "write")));
+        Assert.Equal(TelemetryGuest.PicWrites + TelemetryGuest.UartWrites + TelemetryGuest.UartReads,
+            Sum("actorvisor.vcpu.exits", (TelemetryAttributes.ExitReason, "pio"), (TelemetryAttributes.VcpuId, 0)));
+        Assert.Equal(TelemetryGuest.IoApicWrites, Sum("actorvisor.vcpu.exits", (TelemetryAttributes.ExitReason, "mmio")));
+        Assert.Equal(2, Sum("actorvisor.vcpu.exits", (TelemetryAttributes.ExitReason, "lapic"))); // SVR, EOI
+        Assert.Equal(1, Sum("actorvisor.vcpu.exits", (TelemetryAttributes.ExitReason, "interrupt")));
+        Assert.Equal(1, Sum("actorvisor.interrupts.injected", (TelemetryAttributes.IrqVector, TelemetryGuest.Vector)));
+        Assert.Equal(1, Sum("actorvisor.interrupts.raised", (TelemetryAttributes.DeviceName, "uart-0"), (TelemetryAttributes.IrqGsi, 4)));
+
+        // One histogram point per exit reason that reached a device; its count is the number of such exits.
+        var durations = exported.Where(m => m.Name == "actorvisor.exit.duration").ToList();
+        Assert.NotEmpty(durations);
+        long pioTimed = 0;
+        foreach (var m in durations)
+            foreach (ref readonly var p in m.GetMetricPoints())
+                foreach (var t in p.Tags)
+                    if (t.Key == TelemetryAttributes.ExitReason && (string?)t.Value == "pio") pioTimed += p.GetHistogramCount();
+        Assert.True(pioTimed >= TelemetryGuest.PicWrites + TelemetryGuest.UartWrites + TelemetryGuest.UartReads);
+        Assert.Contains(exported, m => m.Name == "actorvisor.vcpu.time");
+    }
+}
