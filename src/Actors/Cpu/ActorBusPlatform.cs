@@ -83,7 +83,7 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             UnassignedPortReads++;
             return (uint)AllOnes(size);
         }
-        var observed = TraceSwitches.Active != 0 ? _telemetry.Begin(hit.Target, vcpuId, true, port, size, false, 0) : default;
+        var observed = TraceSwitches.BusActive ? _telemetry.Begin(hit.Target, vcpuId, true, port, size, false, 0) : default;
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var v = _reply.Request(hit.Target, new PioRead(port, (ushort)hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of port 0x{port:x} ({size} bytes)");
@@ -100,7 +100,7 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             UnassignedPortWrites++;
             return;
         }
-        var observed = TraceSwitches.Active != 0 ? _telemetry.Begin(hit.Target, vcpuId, true, port, size, true, value & AllOnes(size)) : default;
+        var observed = TraceSwitches.BusActive ? _telemetry.Begin(hit.Target, vcpuId, true, port, size, true, value & AllOnes(size)) : default;
         hit.Target.Tell(new PioWrite(port, (ushort)hit.Offset, (byte)size, (uint)(value & AllOnes(size)), vcpuId), _self);
         if (observed.Start != 0) _telemetry.End(observed, ExitReason.Pio, null);
     }
@@ -114,7 +114,7 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             UnassignedMmioReads++;
             return AllOnes(size);
         }
-        var observed = TraceSwitches.Active != 0 ? _telemetry.Begin(hit.Target, vcpuId, false, address, size, false, 0) : default;
+        var observed = TraceSwitches.BusActive ? _telemetry.Begin(hit.Target, vcpuId, false, address, size, false, 0) : default;
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var v = _reply.Request(hit.Target, new MmioRead(address, hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of MMIO 0x{address:x} ({size} bytes)");
@@ -132,7 +132,7 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
             UnassignedMmioWrites++;
             return;
         }
-        var observed = TraceSwitches.Active != 0 ? _telemetry.Begin(hit.Target, vcpuId, false, address, size, true, value & AllOnes(size)) : default;
+        var observed = TraceSwitches.BusActive ? _telemetry.Begin(hit.Target, vcpuId, false, address, size, true, value & AllOnes(size)) : default;
         hit.Target.Tell(new MmioWrite(address, hit.Offset, (byte)size, value & AllOnes(size), vcpuId), _self);
         if (observed.Start != 0) _telemetry.End(observed, ExitReason.Mmio, null);
     }

@@ -14,8 +14,8 @@ public sealed class BusAccessTelemetry(VcpuMetrics metrics)
 {
     public VcpuMetrics Metrics { get; } = metrics;
 
-    /// <summary>What <see cref="Begin"/> started: a span (or none) and the start time.</summary>
-    public readonly record struct Observation(Activity? Span, long Start, bool Metrics);
+    /// <summary>What <see cref="Begin"/> started: a span (or none), and the start time of a timed read (else 1).</summary>
+    public readonly record struct Observation(Activity? Span, long Start, bool Timed);
 
     public Observation Begin(IActorRef device, int vcpu, bool port, ulong address, int size, bool write, ulong value)
     {
@@ -30,12 +30,14 @@ public sealed class BusAccessTelemetry(VcpuMetrics metrics)
         var span = (active & TraceSwitches.Kinds.Io) != 0
             ? IoTrace.Start(counter.IoClass, Metrics.Vm, vcpu, counter.Device, port, address, size, write, value)
             : null;
-        return new Observation(span, Stopwatch.GetTimestamp(), metrics);
+        // A posted write is handled when the message is queued: only a read's round trip is worth timing.
+        var timed = metrics && !write;
+        return new Observation(span, timed ? Stopwatch.GetTimestamp() : 1, timed);
     }
 
     public void End(in Observation o, ExitReason reason, ulong? readValue)
     {
-        if (o.Metrics) VmMeters.RecordExit(reason, o.Start, Stopwatch.GetTimestamp());
+        if (o.Timed) VmMeters.RecordExit(reason, o.Start, Stopwatch.GetTimestamp());
         if (o.Span is { } span) IoTrace.End(span, readValue);
     }
 }

@@ -28,8 +28,9 @@ public static class InterruptTrace
     public static readonly TimeSpan OpenLimit = TimeSpan.FromSeconds(2);
 
     /// <summary>Assert → injection, for traced interrupts (tags: vm.name, irq.gsi, irq.vector).</summary>
-    public static readonly Histogram<double> Latency = ActorvisorTelemetry.Meter.CreateHistogram<double>(
-        "actorvisor.interrupt.latency", "s", "Time from a device raising an interrupt to the vCPU taking its vector (traced interrupts)");
+    public static readonly Histogram<double> Latency = ActorvisorTelemetry.Meter.CreateHistogram(
+        "actorvisor.interrupt.latency", "s", "Time from a device raising an interrupt to the vCPU taking its vector (traced interrupts)",
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = VmMeters.LatencyBuckets });
 
     /// <summary>Open roots (tests, state dumps).</summary>
     public static int OpenCount => Open.Count;

@@ -39,6 +39,11 @@ public static class TraceSwitches
     /// <summary>What is on, as one field the hot paths read. Zero: nothing at all.</summary>
     public static volatile Kinds Active;
 
+    /// <summary>
+    /// Whether a bus access has anything to do (io spans or per-device metrics): the vCPU's one check per access.
+    /// </summary>
+    public static bool BusActive => (Active & (Kinds.Io | Kinds.Metrics)) != 0;
+
     /// <summary>Bumped on every change; callers cache per-class answers against it.</summary>
     public static int Version { get; private set; }
 

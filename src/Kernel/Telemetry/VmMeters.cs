@@ -16,9 +16,14 @@ public static class VmMeters
 
     private static readonly string[] ExitNames = Enum.GetNames<ExitReason>().Select(n => n.ToLowerInvariant()).ToArray();
 
-    /// <summary>Exit-handling latency: a device read's round trip, a posted write, a LAPIC access (tag exit.reason).</summary>
-    public static readonly Histogram<double> ExitDuration = ActorvisorTelemetry.Meter.CreateHistogram<double>(
-        "actorvisor.exit.duration", "s", "Time the vCPU spent handling one exit to a device");
+    /// <summary>Bucket bounds (seconds) for exit and interrupt latencies: 1 µs to 100 ms.</summary>
+    public static readonly double[] LatencyBuckets =
+        [1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 1e-1];
+
+    /// <summary>Exit-handling latency: a device read's round trip (a posted write is handled once queued; tag exit.reason).</summary>
+    public static readonly Histogram<double> ExitDuration = ActorvisorTelemetry.Meter.CreateHistogram(
+        "actorvisor.exit.duration", "s", "Time a vCPU waited for a device to answer a read",
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
 
     /// <summary>Line assertions (and MSIs) by the device that raised them and the GSI.</summary>
     public static readonly Counter<long> InterruptsRaised = ActorvisorTelemetry.Meter.CreateCounter<long>(
