@@ -99,7 +99,7 @@ internal static class TelemetryGuest
     }
 }
 
-/// <summary>A guest that never ends: it writes COM1's scratch register in a loop (exits at a steady rate).</summary>
+/// <summary>A guest that never ends: it writes and reads COM1's scratch register in a loop (exits at a steady rate).</summary>
 internal static class BusyGuest
 {
     public static byte[] Kernel()
@@ -110,6 +110,7 @@ internal static class BusyGuest
             a.mov(dx, GuestImages.Com1 + 7);
             a.Label(ref loop);
             a.@out(dx, al);
+            a.@in(al, dx);
             a.inc(al);
             a.jmp(loop);
         });
