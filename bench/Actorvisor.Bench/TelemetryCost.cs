@@ -37,23 +37,34 @@ internal static class TelemetryCost
             ("all-traced", ["--metrics", $"127.0.0.1:{port}", "--trace", "*", "--trace-file", traceFile]),
         };
         var times = modes.ToDictionary(m => m.Name, _ => new List<double>());
+        var vmTimes = modes.ToDictionary(m => m.Name, _ => new List<double>());
+        var readWaits = modes.ToDictionary(m => m.Name, _ => new List<double>());
         Console.WriteLine($"guest: {Accesses:N0} UART writes + {Accesses:N0} reads, PIT at ~1 kHz via the IOAPIC; {repeat} rounds after a warm-up");
         for (var round = 0; round <= repeat; round++)
             foreach (var (name, flags) in modes)
             {
                 var stderr = new StringWriter();
                 var sw = Stopwatch.StartNew();
-                var exit = ActorvisorCli.Run(["run", "--kernel", kernel, "-m", "32M", "--name", "bench", .. flags], Stream.Null, stderr);
+                var exit = ActorvisorCli.Run(["run", "--kernel", kernel, "-m", "32M", "--name", "bench", "--stats", .. flags], Stream.Null, stderr);
                 sw.Stop();
                 if (exit != 2) throw new InvalidOperationException($"{name}: exit {exit}: {stderr}");
-                if (round > 0) times[name].Add(sw.Elapsed.TotalSeconds);
+                if (round == 0) continue;
+                times[name].Add(sw.Elapsed.TotalSeconds);
+                // --stats: "... guest instructions in S s (...); N device reads waited S s (U µs each); ..."
+                var stats = System.Text.RegularExpressions.Regex.Match(stderr.ToString(), @"instructions in ([0-9.]+) s .*\(([0-9]+) µs each\)");
+                vmTimes[name].Add(double.Parse(stats.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+                readWaits[name].Add(double.Parse(stats.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
             }
         var off = Median(times["off"]);
-        Console.WriteLine($"{"mode",-12} {"median s",9} {"ratio",7}   runs");
+        var vmOff = Median(vmTimes["off"]);
+        Console.WriteLine("whole `actorvisor run` (session start/stop included) | VM run alone (--stats) | µs per device read");
+        Console.WriteLine($"{"mode",-12} {"median s",9} {"ratio",7} {"VM s",8} {"ratio",7} {"µs/read",8}   runs (whole)");
         foreach (var (name, _) in modes)
         {
             var m = Median(times[name]);
-            Console.WriteLine($"{name,-12} {m,9:F3} {m / off,7:F3}   {string.Join(" ", times[name].Select(t => t.ToString("F3")))}");
+            var vm = Median(vmTimes[name]);
+            Console.WriteLine($"{name,-12} {m,9:F3} {m / off,7:F3} {vm,8:F3} {vm / vmOff,7:F3} {Median(readWaits[name]),8:F0}   " +
+                              string.Join(" ", times[name].Select(t => t.ToString("F3"))));
         }
         var spans = File.Exists(traceFile) ? File.ReadLines(traceFile).Count() : 0;
         Console.WriteLine($"(last all-traced run wrote {spans:N0} spans)");
