@@ -7,7 +7,7 @@ using Iced.Intel;
 
 // Guest instructions per second of the software CPU on compute-heavy 64-bit guest loops.
 // Usage: actorvisor-bench [cpu] [--repeat N]
-//        actorvisor-bench telemetry [--repeat N]   (telemetry off / metrics / every class traced: TelemetryCost.cs)
+//        actorvisor-bench telemetry [--linux] [--repeat N]   (telemetry off / metrics / every class traced: TelemetryCost.cs)
 if (args.FirstOrDefault() == "telemetry") return TelemetryCost.Run(args);
 var repeat = args.SkipWhile(a => a != "--repeat").Skip(1).Select(int.Parse).FirstOrDefault(3);
 var cases = new (string Name, Action<Assembler> Program)[]

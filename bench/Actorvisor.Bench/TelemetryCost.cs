@@ -26,8 +26,21 @@ internal static class TelemetryCost
             return 0;
         }
         var dir = Directory.CreateTempSubdirectory("actorvisor-telemetry-bench-");
+        var linux = args.Contains("--linux");
         var kernel = Path.Combine(dir.FullName, "guest.elf");
-        File.WriteAllBytes(kernel, Guest());
+        string[] guestArgs = ["--kernel", kernel, "-m", "32M"];
+        var expectedExit = 2; // halted
+        if (linux)
+        {
+            // Debian's kernel and busybox (actorvisor guest fetch) with an /init that powers off at once: a boot.
+            var files = Actorvisor.Host.Guest.DebianGuest.FindCached()
+                        ?? throw new InvalidOperationException("no cached guest: run 'actorvisor guest fetch' first");
+            var initrd = Path.Combine(dir.FullName, "initrd.cpio");
+            Actorvisor.Host.Guest.DebianGuest.WriteInitramfs(files, "#!/bin/sh\necho BENCH-UP\npoweroff -f\n", initrd);
+            guestArgs = ["--kernel", files.Kernel, "--initrd", initrd, "--cmdline", "console=ttyS0 panic=-1", "--no-reboot"];
+            expectedExit = (int)Actorvisor.Host.Vm.VmExitCode.PowerOff;
+        }
+        else File.WriteAllBytes(kernel, Guest());
         var traceFile = Path.Combine(dir.FullName, "trace.jsonl");
         var port = 19464;
         var modes = new (string Name, string[] Flags)[]
@@ -39,15 +52,17 @@ internal static class TelemetryCost
         var times = modes.ToDictionary(m => m.Name, _ => new List<double>());
         var vmTimes = modes.ToDictionary(m => m.Name, _ => new List<double>());
         var readWaits = modes.ToDictionary(m => m.Name, _ => new List<double>());
-        Console.WriteLine($"guest: {Accesses:N0} UART writes + {Accesses:N0} reads, PIT at ~1 kHz via the IOAPIC; {repeat} rounds after a warm-up");
+        Console.WriteLine(linux
+            ? $"guest: Debian's kernel booted to an /init that powers off; {repeat} rounds after a warm-up"
+            : $"guest: {Accesses:N0} UART writes + {Accesses:N0} reads, PIT at ~1 kHz via the IOAPIC; {repeat} rounds after a warm-up");
         for (var round = 0; round <= repeat; round++)
             foreach (var (name, flags) in modes)
             {
                 var stderr = new StringWriter();
                 var sw = Stopwatch.StartNew();
-                var exit = ActorvisorCli.Run(["run", "--kernel", kernel, "-m", "32M", "--name", "bench", "--stats", .. flags], Stream.Null, stderr);
+                var exit = ActorvisorCli.Run(["run", .. guestArgs, "--name", "bench", "--stats", .. flags], Stream.Null, stderr);
                 sw.Stop();
-                if (exit != 2) throw new InvalidOperationException($"{name}: exit {exit}: {stderr}");
+                if (exit != expectedExit) throw new InvalidOperationException($"{name}: exit {exit}: {stderr}");
                 if (round == 0) continue;
                 times[name].Add(sw.Elapsed.TotalSeconds);
                 // --stats: "... guest instructions in S s (...); N device reads waited S s (U µs each); ..."
@@ -69,7 +84,7 @@ internal static class TelemetryCost
         var spans = File.Exists(traceFile) ? File.ReadLines(traceFile).Count() : 0;
         Console.WriteLine($"(last all-traced run wrote {spans:N0} spans)");
         Console.WriteLine();
-        AccessPath(traceFile);
+        if (!linux) AccessPath(traceFile);
         dir.Delete(true);
         return 0;
     }

@@ -6,14 +6,16 @@ using static Actorvisor.Kernel.Telemetry.TelemetryAttributes;
 namespace Actorvisor.Actors.Devices;
 
 /// <summary>
-/// What a device's interrupt output adds for telemetry: the count of raised lines per GSI (when metrics are on)
+/// What a device's interrupt output adds for telemetry: the count of raised lines per GSI (always, for
+/// <see cref="TelemetrySnapshot"/>; as the metric when metrics are on)
 /// and, when its class <c>irq.&lt;device&gt;</c> is traced, the root of the interrupt's trace, whose context the
-/// caller puts in the message. Costs one field read when telemetry is off.
+/// caller puts in the message. Costs one increment and one field read when telemetry is off.
 /// </summary>
 public sealed class InterruptSourceTelemetry(IActorRef device)
 {
     private string? _device, _vm;
     private EventClass? _class;
+    private long[]? _counts;
 
     private string DeviceName => _device ??= device.Path.Name;
     private string Vm => _vm ??= TelemetryNames.VmFromSupervisor(device.Path.Parent.Name);
@@ -21,6 +23,8 @@ public sealed class InterruptSourceTelemetry(IActorRef device)
     /// <summary>A line rises or pulses (or an MSI goes out: <paramref name="gsi"/> -1): the trace context for the message.</summary>
     public ActivityContext Raised(int gsi)
     {
+        _counts ??= InterruptCounts.For(Vm);
+        Interlocked.Increment(ref _counts[gsi is >= 0 and < 256 ? gsi : 256]);
         var active = TraceSwitches.Active;
         if (active == TraceSwitches.Kinds.None) return default;
         if ((active & TraceSwitches.Kinds.Metrics) != 0 && VmMeters.InterruptsRaised.Enabled)

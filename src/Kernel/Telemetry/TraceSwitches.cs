@@ -30,8 +30,12 @@ public static class TraceSwitches
     }
 
     private static readonly object Gate = new();
-    private static (string Glob, bool On)[] _patterns = [];
-    private static readonly ConcurrentDictionary<string, bool> Cache = new();
+    /// <summary>The patterns and the answers computed from them, replaced together so no answer outlives its patterns.</summary>
+    private sealed record Rules((string Glob, bool On)[] Patterns)
+    {
+        public readonly ConcurrentDictionary<string, bool> Cache = new();
+    }
+    private static volatile Rules _rules = new([]);
     private static double _ratio = 1.0;
     private static Kinds _tracing;
     private static bool _metrics;
@@ -66,9 +70,8 @@ public static class TraceSwitches
         var parsed = Parse(patterns);
         lock (Gate)
         {
-            _patterns = parsed;
+            _rules = new Rules(parsed);
             Patterns = string.Join(",", parsed.Select(p => (p.On ? "" : "-") + p.Glob));
-            Cache.Clear();
             _tracing = Kinds.None;
             foreach (var (prefix, kind) in new[] { ("io.", Kinds.Io), ("irq.", Kinds.Irq), ("vm.lifecycle", Kinds.Lifecycle), ("fault.", Kinds.Fault) })
                 if (parsed.Any(p => p.On && MayMatchPrefix(p.Glob, prefix))) _tracing |= kind;
@@ -98,11 +101,12 @@ public static class TraceSwitches
     public static bool IsEnabled(string eventClass)
     {
         if (Active == Kinds.None) return false;
-        if (Cache.TryGetValue(eventClass, out var on)) return on;
+        var rules = _rules;
+        if (rules.Cache.TryGetValue(eventClass, out var on)) return on;
         on = false;
-        foreach (var (glob, positive) in _patterns)
+        foreach (var (glob, positive) in rules.Patterns)
             if (GlobMatch(glob, eventClass)) on = positive;
-        Cache[eventClass] = on;
+        rules.Cache[eventClass] = on;
         return on;
     }
 

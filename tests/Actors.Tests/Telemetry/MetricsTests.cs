@@ -68,5 +68,15 @@ public class MetricsTests : TestKit
                     if (t.Key == TelemetryAttributes.ExitReason && (string?)t.Value == "pio") pioTimed = Math.Max(pioTimed, p.GetHistogramCount());
         Assert.Equal(TelemetryGuest.UartReads, pioTimed);
         Assert.Contains(exported, m => m.Name == "actorvisor.vcpu.time");
+
+        // The same counts as one snapshot, the way a live view reads them.
+        var snapshot = TelemetrySnapshot.Take(vm);
+        Assert.Equal(TelemetryGuest.UartWrites, snapshot.Accesses[("uart-0", "write")]);
+        Assert.Equal(TelemetryGuest.UartReads, snapshot.Accesses[("uart-0", "read")]);
+        Assert.Equal(1, snapshot.InjectedByVector[TelemetryGuest.Vector]);
+        Assert.Equal(1, snapshot.RaisedByGsi[4]);
+        Assert.Equal(1, snapshot.ExitsByReason["interrupt"]);
+        var cpu0 = Assert.Single(snapshot.Vcpus);
+        Assert.True(cpu0.RunSeconds > 0 && cpu0.HaltSeconds > 0, $"{cpu0}");
     }
 }
