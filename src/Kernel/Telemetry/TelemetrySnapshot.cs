@@ -12,7 +12,7 @@ public sealed record TelemetrySnapshot(
     IReadOnlyDictionary<(string Device, string Direction), long> Accesses,
     IReadOnlyDictionary<int, long> InjectedByVector,
     IReadOnlyDictionary<int, long> RaisedByGsi,
-    IReadOnlyList<VcpuTimes> Vcpus)
+    IReadOnlyList<TelemetrySnapshot.VcpuTimes> Vcpus)
 {
     public sealed record VcpuTimes(int Vcpu, double RunSeconds, double HaltSeconds, long Exits);
 
