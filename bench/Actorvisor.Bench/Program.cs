@@ -7,6 +7,8 @@ using Iced.Intel;
 
 // Guest instructions per second of the software CPU on compute-heavy 64-bit guest loops.
 // Usage: actorvisor-bench [cpu] [--repeat N]
+//        actorvisor-bench telemetry [--linux] [--repeat N]   (telemetry off / metrics / every class traced: TelemetryCost.cs)
+if (args.FirstOrDefault() == "telemetry") return TelemetryCost.Run(args);
 var repeat = args.SkipWhile(a => a != "--repeat").Skip(1).Select(int.Parse).FirstOrDefault(3);
 var cases = new (string Name, Action<Assembler> Program)[]
 {
@@ -28,6 +30,8 @@ foreach (var (name, program) in cases)
     }
     Console.WriteLine($"{name,-10} {count,14:N0} {best,9:F3} {count / best / 1e6,8:F1}");
 }
+
+return 0;
 
 static (long Instructions, double Seconds) RunOnce(Action<Assembler> program)
 {

@@ -128,6 +128,8 @@ public static partial class ActorvisorCli
             { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats, configFile, runDir,
               deterministic, record, replay, faults, faultSeed, pci.Slot, pci.Disk, pci.Rng, pci.Net };
         run.Validators.Add(r => pci.Validate(r));
+        var telemetry = new Telemetry.TelemetryCliOptions();
+        telemetry.AddTo(run);
         run.SetAction(parse =>
         {
             if (parse.GetValue(configFile) is { } configPath)
@@ -192,6 +194,8 @@ public static partial class ActorvisorCli
                 Faults = scenario,
                 FaultSeed = parse.GetValue(faultSeed),
             };
+            var telemetryOptions = telemetry.Read(parse);
+            using var telemetrySession = telemetryOptions.Any ? Telemetry.TelemetrySession.Start(telemetryOptions) : null;
             using var raw = config.Input is { IsTerminal: true } ? TerminalRawMode.EnterOnStdin() : null;
             var totals = new Actorvisor.Actors.Cpu.VcpuTotals();
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -203,7 +207,8 @@ public static partial class ActorvisorCli
             return outcome.ExitStatus;
         });
 
-        var root = new RootCommand("Actorvisor: an x86-64 virtual machine monitor built as a microkernel of actors") { run, GuestCommands.Build(stderr), ControlCommands.BuildCtl(stdout, stderr), ControlCommands.BuildList(stdout, stderr) };
+        var root = new RootCommand("Actorvisor: an x86-64 virtual machine monitor built as a microkernel of actors")
+            { run, GuestCommands.Build(stderr), ControlCommands.BuildCtl(stdout, stderr), ControlCommands.BuildList(stdout, stderr), Telemetry.TraceCommands.Build(stdout, stderr) };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Actorvisor.Kernel.Faults;
 using Actorvisor.Kernel.Bus;
 using Actorvisor.Kernel.Cpu;
+using Actorvisor.Kernel.Telemetry;
 using static Actorvisor.Kernel.Messages.AccessProtocol;
 
 namespace Actorvisor.Actors.Cpu;
@@ -65,11 +66,25 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
     /// <summary>In the deterministic schedule, every device access and its value is added here.</summary>
     public Deterministic.RunDigest? Digest { get; set; }
 
+    /// <summary>Exit counts and, while telemetry is on, per-device counts and spans (BusAccessTelemetry.cs).</summary>
+    public BusAccessTelemetry Telemetry
+    {
+        get => _telemetry;
+        set
+        {
+            _telemetry = value;
+            _exits = value.Metrics.Exits;
+        }
+    }
+    private BusAccessTelemetry _telemetry = new(VcpuMetrics.Detached);
+    private long[] _exits = VcpuMetrics.Detached.Exits;
+
     /// <summary>This vCPU's own MMIO window (its LAPIC), looked at before the bus; none when null.</summary>
     public ILocalMmio? Local { get; set; }
 
     public uint PortRead(int vcpuId, ushort port, int size)
     {
+        _exits[(int)ExitReason.Pio]++;
         if (!_bus.Pio.TryFind(port, (ulong)size, out var hit))
         {
             UnassignedPortReads++;
@@ -77,10 +92,12 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
         }
         var fault = Faults is { Active: true } faults ? DecideRead(faults, FaultKind.PioRead, hit.Target, port, size) : FaultDecision.Pass;
         if (fault.Verdict is FaultVerdict.Drop or FaultVerdict.Crash) return (uint)AllOnes(size);
+        var observed = TraceSwitches.BusActive ? _telemetry.Begin(hit.Target, vcpuId, true, port, size, false, 0) : default;
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var v = _reply.Request(hit.Target, new PioRead(port, (ushort)hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of port 0x{port:x} ({size} bytes)");
         CountRead(start);
+        if (observed.Start != 0) _telemetry.End(observed, ExitReason.Pio, v & AllOnes(size));
         v = fault.ApplyToRead(v, AllOnes(size));
         Digest?.Add(Deterministic.RunDigest.Kind.PortRead, vcpuId, port, size, v & AllOnes(size));
         return (uint)(v & AllOnes(size));
@@ -88,21 +105,25 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
 
     public void PortWrite(int vcpuId, ushort port, int size, uint value)
     {
+        _exits[(int)ExitReason.Pio]++;
         if (!_bus.Pio.TryFind(port, (ulong)size, out var hit))
         {
             UnassignedPortWrites++;
             return;
         }
         Digest?.Add(Deterministic.RunDigest.Kind.PortWrite, vcpuId, port, size, value & AllOnes(size));
+        var observed = TraceSwitches.BusActive ? _telemetry.Begin(hit.Target, vcpuId, true, port, size, true, value & AllOnes(size)) : default;
         var message = new PioWrite(port, (ushort)hit.Offset, (byte)size, (uint)(value & AllOnes(size)), vcpuId);
         if (Faults is { Active: true } faults) WriteWithFaults(faults, FaultKind.PioWrite, hit.Target, port, size, value, message,
             v => message with { Value = (uint)(v & AllOnes(size)) });
         else hit.Target.Tell(message, _self);
+        if (observed.Start != 0) _telemetry.End(observed, ExitReason.Pio, null);
     }
 
     public ulong MmioRead(int vcpuId, ulong address, int size)
     {
         if (Local is { } local && local.TryMmioRead(address, size, out var localValue)) return localValue;
+        _exits[(int)ExitReason.Mmio]++;
         if (!_bus.Mmio.TryFind(address, (ulong)size, out var hit))
         {
             UnassignedMmioReads++;
@@ -110,10 +131,12 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
         }
         var fault = Faults is { Active: true } faults ? DecideRead(faults, FaultKind.MmioRead, hit.Target, address, size) : FaultDecision.Pass;
         if (fault.Verdict is FaultVerdict.Drop or FaultVerdict.Crash) return AllOnes(size);
+        var observed = TraceSwitches.BusActive ? _telemetry.Begin(hit.Target, vcpuId, false, address, size, false, 0) : default;
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var v = _reply.Request(hit.Target, new MmioRead(address, hit.Offset, (byte)size, vcpuId), ReadTimeout, Cancel,
             () => $"vcpu {vcpuId}: read of MMIO 0x{address:x} ({size} bytes)");
         CountRead(start);
+        if (observed.Start != 0) _telemetry.End(observed, ExitReason.Mmio, v & AllOnes(size));
         v = fault.ApplyToRead(v, AllOnes(size));
         Digest?.Add(Deterministic.RunDigest.Kind.MmioRead, vcpuId, address, size, v & AllOnes(size));
         return v & AllOnes(size);
@@ -122,16 +145,19 @@ public sealed class ActorBusPlatform : ICpuPlatform, IDisposable
     public void MmioWrite(int vcpuId, ulong address, int size, ulong value)
     {
         if (Local is { } local && local.TryMmioWrite(address, size, value)) return;
+        _exits[(int)ExitReason.Mmio]++;
         if (!_bus.Mmio.TryFind(address, (ulong)size, out var hit))
         {
             UnassignedMmioWrites++;
             return;
         }
         Digest?.Add(Deterministic.RunDigest.Kind.MmioWrite, vcpuId, address, size, value & AllOnes(size));
+        var observed = TraceSwitches.BusActive ? _telemetry.Begin(hit.Target, vcpuId, false, address, size, true, value & AllOnes(size)) : default;
         var message = new MmioWrite(address, hit.Offset, (byte)size, value & AllOnes(size), vcpuId);
         if (Faults is { Active: true } faults) WriteWithFaults(faults, FaultKind.MmioWrite, hit.Target, address, size, value, message,
             v => message with { Value = v & AllOnes(size) });
         else hit.Target.Tell(message, _self);
+        if (observed.Start != 0) _telemetry.End(observed, ExitReason.Mmio, null);
     }
 
     /// <summary>A read the engine decided about: a crash is delivered now (the read then goes unanswered, all ones).</summary>

@@ -50,6 +50,8 @@ public sealed class VcpuActor : ReceiveActor
     public VcpuActor(VcpuOptions o)
     {
         _platform = new ActorBusPlatform(Context.System, o.Bus, Self, o.ReadTimeout ?? VcpuOptions.DefaultReadTimeout);
+        _platform.Telemetry = new BusAccessTelemetry(new Actorvisor.Kernel.Telemetry.VcpuMetrics(
+            Actorvisor.Kernel.Telemetry.TelemetryNames.VmFromSupervisor(Context.Parent.Path.Name), o.Id));
         var cpu = new SoftwareCpu(o.Id, o.Memory, _platform, o.Model);
         _cpu = cpu;
         _totals = o.Totals;

@@ -100,7 +100,8 @@ internal sealed class VcpuThread
                 _wake.Reset();
                 var outcome = Step(long.MaxValue);
                 if (outcome == StepOutcome.Finished) break;
-                if (outcome is StepOutcome.Waiting or StepOutcome.Halted) _wake.Wait();
+                if (outcome == StepOutcome.Halted) WaitHalted();
+                else if (outcome == StepOutcome.Waiting) _wake.Wait();
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -154,7 +155,9 @@ internal sealed class VcpuThread
             }
             // Started by a SIPI (or otherwise no longer halted) since the halt was reported: it runs again.
             if (!_cpu.Halted) ReportWoke();
+            var runStart = System.Diagnostics.Stopwatch.GetTimestamp();
             exit = _cpu.Run(budget);
+            _platform.Telemetry.Metrics.RunTicks += System.Diagnostics.Stopwatch.GetTimestamp() - runStart;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
@@ -176,7 +179,11 @@ internal sealed class VcpuThread
             case CpuExitReason.Halted:
                 if (!_cpu.IF) ReportHaltedForGood();
                 // Wait for an interrupt, an NMI or a command; Run takes the event and resumes.
+                _platform.Telemetry.Metrics.Exits[(int)Actorvisor.Kernel.Telemetry.ExitReason.Halt]++;
                 return StepOutcome.Halted;
+            case CpuExitReason.Kicked:
+                _platform.Telemetry.Metrics.Exits[(int)Actorvisor.Kernel.Telemetry.ExitReason.Kick]++;
+                return StepOutcome.Ran;
             case CpuExitReason.Shutdown:
                 _state = State.ShutDown;
                 _reportTo.Tell(new VcpuProtocol.ShutDown(_cpu.Id, _cpu.ShutdownReason ?? "triple fault"), _self);
@@ -184,6 +191,14 @@ internal sealed class VcpuThread
             default:
                 return StepOutcome.Ran;
         }
+    }
+
+    /// <summary>Parks the halted thread until a wake-up, counting the time as halt time.</summary>
+    private void WaitHalted()
+    {
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        _wake.Wait();
+        _platform.Telemetry.Metrics.HaltTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
     }
 
     private void ReportHaltedForGood()

@@ -18,6 +18,7 @@ using Actorvisor.Kernel.Boot;
 using Actorvisor.Kernel.Bus;
 using Actorvisor.Kernel.Memory;
 using Actorvisor.Kernel.Messages;
+using Actorvisor.Kernel.Telemetry;
 using Actorvisor.Kernel.Time;
 
 namespace Actorvisor.Host.Vm;
@@ -157,8 +158,10 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
     {
         try
         {
+            LifecycleTrace.Transition(_config.Name, "created", "building");
             Build();
             _lifecycle.TryMove(VmState.Running, "built", out _);
+            LifecycleTrace.Transition(_config.Name, "building", "running");
         }
         catch (Exception e) when (e is KernelImageException or OutOfMemoryException or BusRegistrationException
                                       or Actorvisor.Kernel.Faults.FaultRuleException)
@@ -276,6 +279,7 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         // Deterministic: every device, LAPIC and vCPU actor handles a message on the thread that sends it.
         if (Scheduler is not null) props = props.WithDispatcher(InlineDispatcher.Id);
         var child = Context.ActorOf(props, name);
+        Actorvisor.Actors.Devices.MailboxDepth.Track(_config.Name, child);
         Context.Watch(child);
         _children.Add(child);
         return child;
@@ -299,6 +303,7 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         if (_outcome is not null) return;
         _outcome = new VmProtocol.VmExited(_config.Name, code, message, guestStatus);
         _lifecycle.TryMove(VmLifecycle.StateAfter(code), message ?? code.ToString(), out _);
+        LifecycleTrace.Transition(_config.Name, "running", "ending", $"{code}{(message is null ? "" : ": " + message)}");
         Become(Ending);
         if (_children.Count == 0)
         {
@@ -328,6 +333,7 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
     {
         // Children, and so the vCPU threads, have stopped: the outcome can go out and RAM can go.
         _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
+        LifecycleTrace.Transition(_config.Name, "ending", "stopped", (_outcome?.Code ?? VmExitCode.Error).ToString());
         _memory?.Dispose();
         _isaIrq?.Dispose();
         _hostTimers?.Dispose();

@@ -24,7 +24,7 @@ public sealed class ApicBusActor : ReceiveActor
         Receive<InterruptProtocol.LapicDeliver>(Route);
         Receive<InterruptProtocol.Msi>(m =>
         {
-            if (MsiDecoder.Decode(m.Address, m.Data) is { } d) Route(d);
+            if (MsiDecoder.Decode(m.Address, m.Data) is { } d) Route(m.Trace == default ? d : d with { Trace = m.Trace });
             else Undeliverable++;
         });
     }

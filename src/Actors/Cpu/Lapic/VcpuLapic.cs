@@ -33,6 +33,8 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
     private bool _initPending;
     /// <summary>The vector of a STARTUP IPI waiting to be applied; -1 if none.</summary>
     private int _sipiVector = -1;
+    /// <summary>Traced interrupts' contexts and this vCPU's interrupt counts (LapicTelemetry.cs).</summary>
+    private readonly LapicTelemetry _telemetry;
 
     public Lapic Model { get; }
     public int VcpuId { get; }
@@ -55,6 +57,7 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
         byte? apicId = null)
     {
         VcpuId = vcpuId;
+        _telemetry = new LapicTelemetry(vcpuId);
         _apicBus = apicBus;
         _eoiTarget = eoiTarget;
         _pic = pic;
@@ -74,6 +77,7 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
         _cpu = cpu;
         _platform = platform;
         _wake = wake;
+        _telemetry.Metrics = platform.Telemetry.Metrics;
         _lastCr8 = cpu.Cr8;
         _address = Snapshot();
     }
@@ -96,9 +100,11 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
                     break; // INIT level de-assert: a no-op since the Pentium 4 (SDM Vol. 3A, 11.6.1)
                 case LapicDeliver d:
                     Model.Accept(d.Mode, d.Vector, d.Trigger);
+                    if (d.Trace != default) _telemetry.Accepted(d, Model);
                     break;
                 case LocalInterrupt l when l.Lint is 0 or 1:
                     if (l.Lint == 0) _lint0 = l.Level;
+                    if (l.Trace != default) _telemetry.LintRaised(l.Trace);
                     if (HardwareEnabled) Model.SetLint(l.Lint, l.Level);
                     else if (l.Lint == 1 && l.Level) Nmi(); // a disabled LAPIC passes LINT1 through as NMI
                     else if (l.Lint == 0) Model.SetLint0Level(l.Level);
@@ -181,7 +187,9 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
             Model.ExtIntAcknowledged();
             return _pic is null ? -1 : PicAcknowledge();
         }
-        return Model.Acknowledge();
+        var v = Model.Acknowledge();
+        if (v >= 0) _telemetry.Taken(v, extInt: false);
+        return v;
     }
 
     /// <summary>The 8259's INTA, waited for like a port read; it also tells us whether INTR stays high.</summary>
@@ -201,6 +209,7 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
         var still = (r & InterruptAcknowledge.IntrStillAsserted) != 0;
         _lint0 = still;
         Model.SetLint0Level(still);
+        _telemetry.Taken((int)(r & 0xFF), extInt: true);
         return (int)(r & 0xFF);
     }
 
@@ -214,6 +223,7 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
         if (address < b || address + (ulong)size > b + LapicRegisters.WindowSize) return false;
         SyncFromCr8();
         value = Model.Read(address - b, size);
+        _telemetry.Metrics.Exits[(int)Actorvisor.Kernel.Telemetry.ExitReason.Lapic]++;
         return true;
     }
 
@@ -224,7 +234,10 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
         if (address < b || address + (ulong)size > b + LapicRegisters.WindowSize) return false;
         SyncFromCr8();
         var offset = address - b;
+        _telemetry.Metrics.Exits[(int)Actorvisor.Kernel.Telemetry.ExitReason.Lapic]++;
+        var eoiVector = offset == LapicRegisters.Eoi && _telemetry.Tracing ? LapicTelemetry.HighestInService(Model) : -1;
         Model.Write(offset, size, (uint)value);
+        if (eoiVector >= 0) _telemetry.EndOfInterrupt(eoiVector);
         if (offset == LapicRegisters.Tpr) SyncToCr8();
         if (offset is LapicRegisters.Id or LapicRegisters.Ldr or LapicRegisters.Dfr or LapicRegisters.Svr)
             _address = Snapshot();

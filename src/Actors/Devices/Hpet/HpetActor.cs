@@ -71,8 +71,11 @@ public sealed class HpetActor : ReceiveActor
 
     private sealed class TellSink(IActorRef target, IActorRef self) : IHpetInterruptSink
     {
-        public void SetIrq(int gsi, bool level) => target.Tell(new InterruptProtocol.SetIrq(gsi, level), self);
-        public void PulseIrq(int gsi) => target.Tell(new InterruptProtocol.PulseIrq(gsi), self);
-        public void Msi(ulong address, uint data) => target.Tell(new InterruptProtocol.Msi(address, data), self);
+        private readonly InterruptSourceTelemetry _telemetry = new(self);
+
+        public void SetIrq(int gsi, bool level) =>
+            target.Tell(new InterruptProtocol.SetIrq(gsi, level, level ? _telemetry.Raised(gsi) : default), self);
+        public void PulseIrq(int gsi) => target.Tell(new InterruptProtocol.PulseIrq(gsi, _telemetry.Raised(gsi)), self);
+        public void Msi(ulong address, uint data) => target.Tell(new InterruptProtocol.Msi(address, data, _telemetry.Raised(-1)), self);
     }
 }

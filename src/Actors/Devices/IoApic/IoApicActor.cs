@@ -12,23 +12,59 @@ namespace Actorvisor.Actors.Devices.IoApic;
 public sealed class IoApicActor : ReceiveActor
 {
     private readonly IoApic _ioapic;
+    private readonly TellSink _sink;
+    private readonly RouteTelemetry _telemetry;
 
     public static Props Props(IActorRef apicBus) => Akka.Actor.Props.Create(() => new IoApicActor(apicBus));
 
     public IoApicActor(IActorRef apicBus)
     {
-        _ioapic = new IoApic(new TellSink(apicBus, Self));
+        _sink = new TellSink(apicBus, Self);
+        _ioapic = new IoApic(_sink);
+        _telemetry = new RouteTelemetry(Self);
         Receive<MmioRead>(m => Sender.Tell(new AccessResult(_ioapic.Read(m.Offset, m.Size))));
         Receive<MmioWrite>(m => _ioapic.Write(m.Offset, m.Size, (uint)m.Value));
-        Receive<InterruptProtocol.SetIrq>(m => _ioapic.SetPin(m.Gsi, m.Level));
-        Receive<InterruptProtocol.PulseIrq>(m => _ioapic.PulsePin(m.Gsi));
+        Receive<InterruptProtocol.SetIrq>(m =>
+        {
+            if (m.Trace == default) _ioapic.SetPin(m.Gsi, m.Level);
+            else Traced(m.Trace, m.Gsi, () => _ioapic.SetPin(m.Gsi, m.Level));
+        });
+        Receive<InterruptProtocol.PulseIrq>(m =>
+        {
+            if (m.Trace == default) _ioapic.PulsePin(m.Gsi);
+            else Traced(m.Trace, m.Gsi, () => _ioapic.PulsePin(m.Gsi));
+        });
         Receive<InterruptProtocol.EndOfInterrupt>(m => _ioapic.EndOfInterrupt(m.Vector));
         Receive<IoApicProtocol.GetState>(_ => Sender.Tell(_ioapic.Save()));
     }
 
+    /// <summary>A traced pin change: the route span around it, and the trace context on what it sends.</summary>
+    private void Traced(System.Diagnostics.ActivityContext trace, int pin, Action change)
+    {
+        var route = _telemetry.Start(trace, pin);
+        var before = _ioapic.Delivered;
+        _sink.Trace = trace;
+        try
+        {
+            change();
+        }
+        finally
+        {
+            _sink.Trace = default;
+        }
+        var sent = _ioapic.Delivered != before;
+        var entry = (uint)pin < IoApicRegisters.PinCount ? _ioapic.Entry(pin) : 0;
+        _telemetry.End(route, sent, (int)(entry & IoApicRegisters.VectorMask),
+            (entry & IoApicRegisters.LevelTriggered) != 0 ? "level" : "edge");
+    }
+
     private sealed class TellSink(IActorRef target, IActorRef self) : IApicMessageSink
     {
-        public void Send(InterruptProtocol.LapicDeliver message) => target.Tell(message, self);
+        /// <summary>The trace of the pin change being handled (the actor's thread only).</summary>
+        public System.Diagnostics.ActivityContext Trace;
+
+        public void Send(InterruptProtocol.LapicDeliver message) =>
+            target.Tell(Trace == default ? message : message with { Trace = Trace }, self);
     }
 }
 

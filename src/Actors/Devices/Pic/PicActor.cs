@@ -13,13 +13,17 @@ namespace Actorvisor.Actors.Devices.Pic;
 public sealed class PicActor : ReceiveActor
 {
     private readonly Pic _pic;
+    private readonly LintLine _intr;
+    private readonly RouteTelemetry _telemetry;
 
     public static Props Props(IActorRef intrTarget) => Akka.Actor.Props.Create(() => new PicActor(intrTarget));
 
     public PicActor(IActorRef intrTarget)
     {
         var self = Self;
-        _pic = new Pic(new LintLine(intrTarget, self));
+        _intr = new LintLine(intrTarget, self);
+        _pic = new Pic(_intr);
+        _telemetry = new RouteTelemetry(self);
 
         Receive<PioRead>(m => Sender.Tell(new AccessResult(m.Size == 1 ? _pic.Read(m.Port) : Wide(m))));
         Receive<PioWrite>(m =>
@@ -27,8 +31,16 @@ public sealed class PicActor : ReceiveActor
             // A wide access reaches consecutive byte registers, as on the ISA bus.
             for (var i = 0; i < m.Size; i++) _pic.Write((ushort)(m.Port + i), (byte)(m.Value >> (8 * i)));
         });
-        Receive<InterruptProtocol.SetIrq>(m => _pic.SetIrq(m.Gsi, m.Level));
-        Receive<InterruptProtocol.PulseIrq>(m => _pic.PulseIrq(m.Gsi));
+        Receive<InterruptProtocol.SetIrq>(m =>
+        {
+            if (m.Trace == default) _pic.SetIrq(m.Gsi, m.Level);
+            else Traced(m.Trace, m.Gsi, () => _pic.SetIrq(m.Gsi, m.Level));
+        });
+        Receive<InterruptProtocol.PulseIrq>(m =>
+        {
+            if (m.Trace == default) _pic.PulseIrq(m.Gsi);
+            else Traced(m.Trace, m.Gsi, () => _pic.PulseIrq(m.Gsi));
+        });
         Receive<InterruptProtocol.InterruptAcknowledge>(_ =>
         {
             if (!_pic.Intr)
@@ -48,8 +60,36 @@ public sealed class PicActor : ReceiveActor
         return v;
     }
 
+    /// <summary>
+    /// A traced line change: the route span around it. The vector is known only at the INTA, so the span says
+    /// whether INTR rose; the context rides on that LINT0 change to the LAPIC.
+    /// </summary>
+    private void Traced(System.Diagnostics.ActivityContext trace, int irq, Action change)
+    {
+        var route = _telemetry.Start(trace, irq);
+        _intr.Trace = trace;
+        _intr.Raised = false;
+        try
+        {
+            change();
+        }
+        finally
+        {
+            _intr.Trace = default;
+        }
+        _telemetry.End(route, _intr.Raised, -1, null);
+    }
+
     private sealed class LintLine(IActorRef target, IActorRef self) : IIrqLine
     {
-        public void Set(bool level) => target.Tell(new InterruptProtocol.LocalInterrupt(0, level), self);
+        /// <summary>The trace of the line change being handled, and whether it raised INTR (actor thread only).</summary>
+        public System.Diagnostics.ActivityContext Trace;
+        public bool Raised;
+
+        public void Set(bool level)
+        {
+            if (level) Raised = true;
+            target.Tell(new InterruptProtocol.LocalInterrupt(0, level, level ? Trace : default), self);
+        }
     }
 }
