@@ -98,8 +98,10 @@ public static partial class ActorvisorCli
                 if (DeviceSpec.TryParse(text, out var error) is null) r.AddError(error!);
         });
 
+        var pci = PciOptions.Create();
         var run = new Command("run", "Boot a guest and run it until it halts, shuts down, fails or exits through isa-debug-exit")
-            { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats };
+            { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats, pci.Slot, pci.Disk, pci.Rng, pci.Net };
+        run.Validators.Add(r => pci.Validate(r));
         run.SetAction(parse =>
         {
             var kernelPath = parse.GetValue(kernel);
@@ -126,6 +128,7 @@ public static partial class ActorvisorCli
                 InitrdPath = initrdPath,
                 Modules = (parse.GetValue(module) ?? []).Select(ParseModule).ToArray(),
                 Devices = (parse.GetValue(device) ?? []).Select(d => DeviceSpec.TryParse(d, out _)!).ToArray(),
+                PciDevices = pci.Resolve(parse, out _)!,
                 NoReboot = parse.GetValue(noReboot),
                 Topology = parse.GetValue(cpus)!,
                 Input = serialFile is null ? stdin : null,

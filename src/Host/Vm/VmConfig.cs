@@ -18,6 +18,8 @@ public sealed record VmConfig(string Name, ulong MemorySize, string KernelPath, 
     public string? InitrdPath { get; init; }
     /// <summary>Optional devices (<c>--device</c>); fw_cfg and COM1 are always there.</summary>
     public IReadOnlyList<DeviceSpec> Devices { get; init; } = [];
+    /// <summary>PCI functions besides the host and LPC bridges (<c>-s</c>, <c>--disk</c>, <c>--rng</c>, <c>--net</c>), placed and checked (<see cref="PciDeviceSpec.Resolve"/>).</summary>
+    public IReadOnlyList<PciDeviceSpec> PciDevices { get; init; } = [];
     /// <summary>When the guest reboots, end the run with status 0 instead of resetting the VM in place (bhyve's and QEMU's --no-reboot).</summary>
     public bool NoReboot { get; init; }
     /// <summary>Where COM1's input comes from (null: none). Read by <see cref="VmRunner"/>, byte for byte, until it ends.</summary>

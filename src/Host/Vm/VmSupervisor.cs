@@ -151,16 +151,6 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
     private void Build()
     {
         _memory = new GuestMemory(_config.MemorySize);
-        // What firmware leaves in the BIOS area for any kernel: ACPI tables (Linux finds the IOAPIC, the CPUs,
-        // the PM timer and S5 there) and an MP table; a Linux kernel is also told where the RSDP is.
-        var platform = PlatformDescription.Standard(VcpuCount, hpet: true) with
-        {
-            ApicIds = Enumerable.Range(0, VcpuCount).Select(i => (byte)_config.Topology.ApicIdOf(i)).ToArray(),
-            HpetBlockId = unchecked((uint)HpetRegisters.CapabilitiesValue),
-        };
-        var firmware = FirmwareTables.Write(_memory, platform);
-        var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath, _config.Cmdline, _config.Modules, _config.InitrdPath, firmware.Rsdp);
-
         // The interrupt fabric: LAPICs on the APIC bus, the IOAPIC, the 8259 pair (its INTR on the BSP's LINT0),
         // and the ISA router that drives PIC and IOAPIC pins together.
         var apicBus = Spawn(ApicBusActor.Props(), "apic-bus");
@@ -179,6 +169,19 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
         lapics[0].ConnectPic(pic);
         // What a BIOS leaves behind: the BSP's LAPIC in virtual wire mode (8259 INTR through LINT0 as ExtINT).
         lapics[0].EnterVirtualWireMode();
+
+        // PCI bus 0 (its INTx routes feed the firmware tables, so it comes before them).
+        var pci = PciPlatform.Create(_config.PciDevices, _memory, pic, ioapic);
+        // What firmware leaves in the BIOS area for any kernel: ACPI tables (Linux finds the IOAPIC, the CPUs,
+        // the PM timer, S5 and PCI there) and an MP table; a Linux kernel is also told where the RSDP is.
+        var platform = PlatformDescription.Standard(VcpuCount, hpet: true) with
+        {
+            ApicIds = Enumerable.Range(0, VcpuCount).Select(i => (byte)_config.Topology.ApicIdOf(i)).ToArray(),
+            HpetBlockId = unchecked((uint)HpetRegisters.CapabilitiesValue),
+            Pci = pci.Description,
+        };
+        var firmware = FirmwareTables.Write(_memory, platform);
+        var kernel = KernelLoader.LoadFile(_memory, _config.KernelPath, _config.Cmdline, _config.Modules, _config.InitrdPath, firmware.Rsdp);
 
         // THE place devices send SetIrq/PulseIrq/Msi to: every interrupt-raising device gets this target.
         var lines = Spawn(IrqLinesActor.Props(), "irq-lines");
@@ -208,10 +211,11 @@ public sealed class VmSupervisor : ReceiveActor, IWithTimers
             .AddPio(RtcRegisters.IoBase, RtcRegisters.IoSize, rtc)
             .AddPio(I8042Registers.DataPort, 1, i8042)
             .AddPio(I8042Registers.CommandPort, 1, i8042)
-            .AddPio(ResetControl.Port, 1, resetControl)
             .AddPio(AcpiPmRegisters.IoBase, AcpiPmRegisters.IoSize, pm)
             .AddMmio(HpetRegisters.DefaultBase, HpetRegisters.WindowSize, hpet);
         bus = FirmwareAndTestDevices.Attach(bus, _config, _memory, VcpuCount, isaIrq, Self, Spawn);
+        // The PCI host takes 0xCF8-0xCFF and hands the reset control register's byte port 0xCF9 on.
+        bus = pci.Attach(bus, isaIrq, resetControl, Spawn);
 
         for (var id = 0; id < VcpuCount; id++)
         {

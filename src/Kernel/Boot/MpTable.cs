@@ -9,8 +9,8 @@ public sealed record MpTableAddresses(ulong FloatingPointer, ulong ConfigTable, 
 /// <summary>
 /// The Intel MultiProcessor Specification 1.4 tables (chapter 4), for kernels that find CPUs and the IOAPIC
 /// through them: the 16-byte floating pointer ("_MP_") and the configuration table ("PCMP") with, in the
-/// order the spec requires, one processor entry per CPU (the first is the bootstrap processor), the ISA bus,
-/// the IOAPIC, an I/O interrupt entry per ISA IRQ (IRQ 0 on pin 2, as the ACPI override says; no entry
+/// order the spec requires, one processor entry per CPU (the first is the bootstrap processor), the PCI bus (when
+/// there is PCI) and the ISA bus, the IOAPIC, an I/O interrupt entry per ISA IRQ and per PCI INTx (IRQ 0 on pin 2, as the ACPI override says; no entry
 /// for the cascade IRQ 2), and the local interrupt entries: ExtINT on LINT0 (virtual wire mode) and NMI on
 /// LINT1. The IMCR bit of feature byte 2 is clear: the 8259 reaches the BSP through LINT0, not an IMCR.
 /// </summary>
@@ -26,7 +26,14 @@ public static class MpTable
     public const byte CpuEnabled = 1, CpuBootstrap = 2, IoApicEnabled = 1;
     // Interrupt types (Table 4-9).
     public const byte IntInt = 0, IntNmi = 1, IntSmi = 2, IntExtInt = 3;
-    public const byte IsaBusId = 0;
+    /// <summary>
+    /// Bus IDs: with PCI, the PCI bus is 0 (Linux matches a PCI interrupt entry's source bus ID to the PCI bus
+    /// number) and ISA follows as 1; without PCI, ISA is 0.
+    /// </summary>
+    public const byte PciBusId = 0;
+    public static byte IsaBusIdOf(PlatformDescription d) => d.Pci is null ? (byte)0 : (byte)1;
+    /// <summary>INTI flags of a PCI interrupt: active low, level-triggered.</summary>
+    public const ushort PciIntiFlags = (ushort)InterruptPolarity.ActiveLow | (ushort)InterruptTrigger.Level << 2;
     public const byte AllLocalApics = 0xFF;
 
     public static MpTableAddresses Write(GuestMemory mem, PlatformDescription d, ulong start, ulong limit)
@@ -68,18 +75,27 @@ public static class MpTable
             t.U8(EntryProcessor).U8(d.ApicIds[i]).U8(LocalApicVersion).U8((byte)(CpuEnabled | (i == 0 ? CpuBootstrap : 0)));
             t.U32(d.CpuSignature).U32(d.CpuFeatures).Zeros(8);
         }
-        t.U8(EntryBus).U8(IsaBusId).Ascii("ISA", 6); count++;
+        var isaBus = IsaBusIdOf(d);
+        if (d.Pci is not null) { t.U8(EntryBus).U8(PciBusId).Ascii("PCI", 6); count++; }
+        t.U8(EntryBus).U8(isaBus).Ascii("ISA", 6); count++;
         t.U8(EntryIoApic).U8(d.IoApic.Id).U8(IoApicVersion).U8(IoApicEnabled).U32(d.IoApic.Address); count++;
         for (byte irq = 0; irq < 16; irq++)
         {
             var o = d.Overrides.FirstOrDefault(x => x.IsaIrq == irq);
             if (irq == 2 && o is null) continue; // the cascade: pin 2 carries IRQ 0
             var pin = (o?.Gsi ?? irq) - d.IoApic.GsiBase;
-            t.U8(EntryIoInterrupt).U8(IntInt).U16(o?.Flags ?? 0).U8(IsaBusId).U8(irq).U8(d.IoApic.Id).U8((byte)pin);
+            t.U8(EntryIoInterrupt).U8(IntInt).U16(o?.Flags ?? 0).U8(isaBus).U8(irq).U8(d.IoApic.Id).U8((byte)pin);
             count++;
         }
-        t.U8(EntryLocalInterrupt).U8(IntExtInt).U16(0).U8(IsaBusId).U8(0).U8(AllLocalApics).U8(0); count++;
-        t.U8(EntryLocalInterrupt).U8(IntNmi).U16(0).U8(IsaBusId).U8(0).U8(AllLocalApics).U8(1); count++;
+        // PCI INTx (MP 1.4, D.3): the source bus IRQ is device << 2 | pin (0 = INTA).
+        foreach (var e in d.Pci?.Intx ?? [])
+        {
+            t.U8(EntryIoInterrupt).U8(IntInt).U16(PciIntiFlags).U8(PciBusId).U8((byte)(e.Device << 2 | e.Pin)).U8(d.IoApic.Id)
+                .U8((byte)(e.Gsi - d.IoApic.GsiBase));
+            count++;
+        }
+        t.U8(EntryLocalInterrupt).U8(IntExtInt).U16(0).U8(isaBus).U8(0).U8(AllLocalApics).U8(0); count++;
+        t.U8(EntryLocalInterrupt).U8(IntNmi).U16(0).U8(isaBus).U8(0).U8(AllLocalApics).U8(1); count++;
 
         t.PatchU16(4, (ushort)t.Length);
         t.PatchU16(34, (ushort)count);

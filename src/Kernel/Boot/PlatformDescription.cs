@@ -53,6 +53,8 @@ public sealed record PlatformDescription
     /// <summary>True if a VGA controller is present; false tells the guest (FADT IAPC_BOOT_ARCH) not to probe for one.</summary>
     public bool VgaPresent { get; init; }
     public IReadOnlyList<SerialPortDescription> SerialPorts { get; init; } = [];
+    /// <summary>The PCI host bridge, its windows and its INTx routing; null: no PCI (no PCI0, MCFG or PCI MP entries).</summary>
+    public PciDescription? Pci { get; init; }
     /// <summary>CPUID.1 EAX and EDX of the processors, for the MP table's processor entries.</summary>
     public uint CpuSignature { get; init; } = DefaultCpu.Signature;
     public uint CpuFeatures { get; init; } = DefaultCpu.Leaf1Edx;

@@ -3,7 +3,11 @@ using Actorvisor.Kernel.Memory;
 namespace Actorvisor.Kernel.Boot.Acpi;
 
 /// <summary>Where <see cref="AcpiTables.Write"/> put each table (guest-physical); <see cref="Hpet"/> is 0 when none was emitted.</summary>
-public sealed record AcpiTableAddresses(ulong Rsdp, ulong Xsdt, ulong Rsdt, ulong Fadt, ulong Facs, ulong Dsdt, ulong Madt, ulong Hpet, ulong End);
+public sealed record AcpiTableAddresses(ulong Rsdp, ulong Xsdt, ulong Rsdt, ulong Fadt, ulong Facs, ulong Dsdt, ulong Madt, ulong Hpet, ulong End)
+{
+    /// <summary>The MCFG table, or 0 when the platform has no PCI.</summary>
+    public ulong Mcfg { get; init; }
+}
 
 /// <summary>
 /// Writes the ACPI tables of a <see cref="PlatformDescription"/> into guest memory: RSDP (revision 2, with
@@ -24,7 +28,8 @@ public static class AcpiTables
         var dsdt = Dsdt.Build(d);
         var madt = Madt.Build(d);
         var hasHpet = d.HpetAddress is not null;
-        var entries = hasHpet ? 3 : 2; // FADT, MADT, HPET
+        var hasPci = d.Pci is not null;
+        var entries = 2 + (hasHpet ? 1 : 0) + (hasPci ? 1 : 0); // FADT, MADT, HPET, MCFG
 
         var at = start;
         ulong Place(int length, ulong align)
@@ -42,21 +47,24 @@ public static class AcpiTables
         var dsdtAt = Place(dsdt.Length, 16);
         var madtAt = Place(madt.Length, 16);
         var hpet = hasHpet ? Place(Hpet.Length, 16) : 0;
+        var mcfg = hasPci ? Place(Mcfg.Length, 16) : 0;
         if (at > limit) throw new InvalidOperationException($"ACPI tables end at {at:X}, past the region's end {limit:X}");
         if (limit > uint.MaxValue) throw new ArgumentException("ACPI tables must sit below 4 GiB (32-bit RSDT pointers)", nameof(limit));
 
         var tables = new List<ulong> { fadt, madtAt };
         if (hasHpet) tables.Add(hpet);
+        if (hasPci) tables.Add(mcfg);
 
         mem.Write(dsdtAt, dsdt);
         mem.Write(madtAt, madt);
         if (hasHpet) mem.Write(hpet, Hpet.Build(d, d.HpetAddress!.Value));
+        if (hasPci) mem.Write(mcfg, Mcfg.Build(d.Pci!));
         mem.Write(facs, Facs());
         mem.Write(fadt, Fadt.Build(d, (uint)facs, (uint)dsdtAt));
         mem.Write(xsdt, Sdt("XSDT", tables, 8));
         mem.Write(rsdt, Sdt("RSDT", tables, 4));
         mem.Write(rsdp, Rsdp(rsdt, xsdt));
-        return new AcpiTableAddresses(rsdp, xsdt, rsdt, fadt, facs, dsdtAt, madtAt, hpet, at);
+        return new AcpiTableAddresses(rsdp, xsdt, rsdt, fadt, facs, dsdtAt, madtAt, hpet, at) { Mcfg = mcfg };
     }
 
     /// <summary>The Root System Description Pointer (ACPI 6.3, 5.2.5.3): the ACPI 1.0 checksum covers the first 20 bytes, the extended one all 36.</summary>

@@ -13,6 +13,7 @@ public static class Aml
     private const byte ZeroOp = 0x00, OneOp = 0x01, NameOp = 0x08, BytePrefix = 0x0A, WordPrefix = 0x0B;
     private const byte DWordPrefix = 0x0C, StringPrefix = 0x0D, QWordPrefix = 0x0E, ScopeOp = 0x10;
     private const byte BufferOp = 0x11, PackageOp = 0x12, OnesOp = 0xFF, ExtOpPrefix = 0x5B, DeviceOp = 0x82;
+    private const byte MethodOp = 0x14, IfOp = 0xA0, ElseOp = 0xA1, ReturnOp = 0xA4, StoreOp = 0x70, Arg0Op = 0x68;
     private const byte RootChar = (byte)'\\', ParentPrefixChar = (byte)'^', DualNamePrefix = 0x2E, MultiNamePrefix = 0x2F;
 
     /// <summary>Name (name, value).</summary>
@@ -34,6 +35,31 @@ public static class Aml
 
     /// <summary>Buffer (n) { bytes }.</summary>
     public static byte[] Buffer(ReadOnlySpan<byte> bytes) => [BufferOp, .. WithPkgLength([.. Integer((ulong)bytes.Length), .. bytes])];
+
+    /// <summary>Method (name, argc, NotSerialized) { terms }.</summary>
+    public static byte[] Method(string name, int argCount, params byte[][] terms)
+    {
+        if (argCount is < 0 or > 7) throw new ArgumentOutOfRangeException(nameof(argCount));
+        return [MethodOp, .. WithPkgLength([.. NameString(name), (byte)argCount, .. Concat(terms)])];
+    }
+
+    /// <summary>If (predicate) { terms }.</summary>
+    public static byte[] If(byte[] predicate, params byte[][] terms) => [IfOp, .. WithPkgLength([.. predicate, .. Concat(terms)])];
+
+    /// <summary>Else { terms } (directly after an If).</summary>
+    public static byte[] Else(params byte[][] terms) => [ElseOp, .. WithPkgLength(Concat(terms))];
+
+    /// <summary>Return (value).</summary>
+    public static byte[] Return(byte[] value) => [ReturnOp, .. value];
+
+    /// <summary>Store (source, target).</summary>
+    public static byte[] Store(byte[] source, byte[] target) => [StoreOp, .. source, .. target];
+
+    /// <summary>ArgN of the current method (N = 0-6).</summary>
+    public static byte[] Arg(int n) => [(byte)(Arg0Op + n)];
+
+    /// <summary>A reference to a named object (a term or a package element): its NameString.</summary>
+    public static byte[] Reference(string path) => NameString(path);
 
     /// <summary>The shortest encoding of an integer constant, as iasl chooses it.</summary>
     public static byte[] Integer(ulong v) => v switch
@@ -127,6 +153,56 @@ public static class Aml
         /// <summary>IO (Decode16, port, port, 1, length): a fixed range (small item 0x47).</summary>
         public static byte[] Io(ushort port, byte length) =>
             [0x47, 0x01, (byte)port, (byte)(port >> 8), (byte)port, (byte)(port >> 8), 0x01, length];
+
+        /// <summary>IRQ (Level, ActiveLow, Shared) { irqs }: as a PCI interrupt link reports its IRQ (small item 0x23, 3-byte form).</summary>
+        public static byte[] IrqLevelLowShared(IEnumerable<int> irqs)
+        {
+            var mask = irqs.Aggregate(0, (m, i) => m | 1 << i);
+            return [0x23, (byte)mask, (byte)(mask >> 8), 0x18];
+        }
+
+        // Address space descriptors (6.4.3.5): resource type, general flags (producer, MinFixed, MaxFixed, positive decode = 0x0C).
+        private const byte ProducerFixed = 0x0C;
+
+        /// <summary>WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, min, max, 0, count).</summary>
+        public static byte[] WordBusNumber(ushort min, ushort max) => WordAddress(2, 0, min, max);
+
+        /// <summary>WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange, 0, min, max, 0, length).</summary>
+        public static byte[] WordIo(ushort min, ushort max) => WordAddress(1, 3, min, max);
+
+        private static byte[] WordAddress(byte type, byte typeFlags, ushort min, ushort max)
+        {
+            var t = new TableBuilder();
+            t.U8(0x88).U16(13).U8(type).U8(ProducerFixed).U8(typeFlags);
+            t.U16(0).U16(min).U16(max).U16(0).U16((ushort)(max - min + 1));
+            return t.ToArray();
+        }
+
+        /// <summary>DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite, 0, min, max, 0, length).</summary>
+        public static byte[] DWordMemory(uint min, uint max)
+        {
+            var t = new TableBuilder();
+            t.U8(0x87).U16(23).U8(0).U8(ProducerFixed).U8(0x01);
+            t.U32(0).U32(min).U32(max).U32(0).U32(max - min + 1);
+            return t.ToArray();
+        }
+
+        /// <summary>QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, Cacheable, ReadWrite, 0, min, max, 0, length).</summary>
+        public static byte[] QWordMemory(ulong min, ulong max)
+        {
+            var t = new TableBuilder();
+            t.U8(0x8A).U16(43).U8(0).U8(ProducerFixed).U8(0x03);
+            t.U64(0).U64(min).U64(max).U64(0).U64(max - min + 1);
+            return t.ToArray();
+        }
+
+        /// <summary>Memory32Fixed (ReadWrite, base, length): a motherboard resource's claim (large item 0x86).</summary>
+        public static byte[] Memory32Fixed(uint @base, uint length)
+        {
+            var t = new TableBuilder();
+            t.U8(0x86).U16(9).U8(1).U32(@base).U32(length);
+            return t.ToArray();
+        }
 
         /// <summary>IRQNoFlags () { irq }: edge, active-high, exclusive (small item 0x22, 2-byte form).</summary>
         public static byte[] IrqNoFlags(byte irq) => [0x22, (byte)(1 << irq), (byte)(1 << irq >> 8)];

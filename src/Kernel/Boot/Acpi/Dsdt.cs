@@ -29,7 +29,9 @@ public static class Dsdt
                 Aml.Name("_STA", Aml.Integer(StaPresent)),
                 Aml.Name("_CRS", Aml.Resources.Template(Aml.Resources.Io(p.Port, 8), Aml.Resources.IrqNoFlags(p.Irq)))));
         }
-        return [.. s5, .. Aml.Scope("_SB_", devices.ToArray())];
+        if (d.Pci is { } pci) devices.AddRange(PciAml.SystemBusDevices(pci));
+        var root = d.Pci is null ? [] : PciAml.RootTerms().SelectMany(t => t).ToArray();
+        return [.. s5, .. root, .. Aml.Scope("_SB_", devices.ToArray())];
     }
 
     public static byte[] Build(PlatformDescription d)
