@@ -18,6 +18,10 @@ public static class VirtioDeviceCatalog
     /// <summary>The devices of this build: "virtio-blk", "virtio-rng", "virtio-net", "virtio-console" are registered here.</summary>
     private static readonly (string Name, Constructor Create)[] BuiltIn =
     [
+        ("virtio-blk", VirtioDeviceOptions.Blk),
+        ("virtio-rng", VirtioDeviceOptions.Rng),
+        ("virtio-console", VirtioDeviceOptions.Console),
+        ("virtio-net", VirtioDeviceOptions.Net),
     ];
 
     static VirtioDeviceCatalog()
