@@ -1,6 +1,4 @@
 using Actorvisor.Actors.Devices.Virtio;
-using Actorvisor.Actors.Devices.Virtio.Blk;
-using Actorvisor.Actors.Devices.Virtio.Rng;
 
 namespace Actorvisor.Host.Vm;
 
@@ -17,22 +15,14 @@ public static class VirtioDeviceCatalog
     private static readonly Dictionary<string, Constructor> Table = new(StringComparer.Ordinal);
     private static readonly object Lock = new();
 
-    /// <summary>The devices of this build; "virtio-net" and "virtio-console" (their backends' options) are still to be added here.</summary>
+    /// <summary>The devices of this build (their options: <see cref="VirtioDeviceOptions"/>).</summary>
     private static readonly (string Name, Constructor Create)[] BuiltIn =
     [
-        ("virtio-rng", options => options.Length == 0 ? new VirtioRng() : throw new ArgumentException($"virtio-rng takes no options ('{options}')")),
-        ("virtio-blk", Blk),
+        ("virtio-blk", VirtioDeviceOptions.Blk),
+        ("virtio-rng", VirtioDeviceOptions.Rng),
+        ("virtio-console", VirtioDeviceOptions.Console),
+        ("virtio-net", VirtioDeviceOptions.Net),
     ];
-
-    /// <summary>virtio-blk,PATH[,ro]: a raw image, read-write unless "ro".</summary>
-    private static IVirtioDevice Blk(string options)
-    {
-        var parts = options.Split(',');
-        if (parts[0].Length == 0) throw new ArgumentException("virtio-blk needs an image path: virtio-blk,PATH[,ro]");
-        var extra = parts.Skip(1).ToArray();
-        if (extra.Any(p => p != "ro")) throw new ArgumentException($"virtio-blk,{options}: the only option is 'ro'");
-        return new VirtioBlk(new VirtioBlkOptions(parts[0], ReadOnly: extra.Contains("ro")));
-    }
 
     static VirtioDeviceCatalog()
     {

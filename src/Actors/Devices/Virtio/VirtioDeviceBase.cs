@@ -124,6 +124,8 @@ public abstract class VirtioDeviceBase : IVirtioDevice, IDisposable
         if (_broken) return;
         _broken = true;
         BrokenReason = reason;
+        // The guest's driver usually just hangs on a broken device: say why on the host, as QEMU's virtio_error does.
+        global::System.Console.Error.WriteLine($"actorvisor: virtio device {DeviceId} needs a reset: {reason}");
         _activation?.Signals.NeedsReset(reason);
     }
 

@@ -63,7 +63,7 @@ public sealed partial class TapNamespaceTests
         catch (Exception e) { Skip.If(true, $"cannot create a network namespace: {e.Message}"); }
         try
         {
-            var tap = InNamespace(ns, () => TapBackend.Open("avtap0"));
+            var tap = TapBackend.Open("avtap0", ns);
             using var driver = new NetTestDriver(GuestMac, tap);
             Assert.Equal("avtap0", tap.Name);
             Ip("-n", ns, "link", "set", "lo", "up");

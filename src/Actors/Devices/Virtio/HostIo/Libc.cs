@@ -18,6 +18,11 @@ internal static partial class Libc
         public short Revents;
     }
 
+    public const int CLONE_NEWNET = 0x40000000;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int setns(int fd, int nstype);
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial int fallocate(int fd, int mode, long offset, long length);
 

@@ -11,6 +11,11 @@ public sealed class NetSwitch
     /// <summary>Bounded so a guest sending from random source MACs cannot grow it without limit.</summary>
     public const int MaxTableEntries = 4096;
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, NetSwitch> Named = new(StringComparer.Ordinal);
+
+    /// <summary>The process-wide switch called <paramref name="name"/>: NICs of different VMs that name the same switch meet on it.</summary>
+    public static NetSwitch Shared(string name) => Named.GetOrAdd(name, _ => new NetSwitch());
+
     private readonly object _lock = new();
     private readonly List<Port> _ports = [];
     private readonly Dictionary<ulong, Port> _table = [];

@@ -29,6 +29,34 @@ public sealed unsafe class TapBackend : INetBackend
     /// <summary>The interface name the kernel gave (the requested one, or one it chose from a pattern like "tap%d").</summary>
     public string Name { get; }
 
+    /// <summary>
+    /// Opens (creating if needed) the TAP interface <paramref name="name"/>; with <paramref name="netns"/> (a name under
+    /// /var/run/netns, as `ip netns add` makes, or a path) inside that network namespace: the open runs on a thread
+    /// of its own moved there, so the process's other threads stay where they are.
+    /// </summary>
+    public static TapBackend Open(string name, string? netns)
+    {
+        if (netns is null) return Open(name);
+        var path = netns.Contains('/') ? netns : $"/var/run/netns/{netns}";
+        TapBackend? tap = null;
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using var ns = File.OpenHandle(path);
+                if (Libc.setns((int)ns.DangerousGetHandle(), Libc.CLONE_NEWNET) != 0)
+                    throw new IOException($"cannot enter network namespace {path} (errno {Marshal.GetLastPInvokeError()})");
+                tap = Open(name);
+            }
+            catch (Exception e) { error = e; }
+        }) { Name = "tap open in netns" };
+        thread.Start();
+        thread.Join();
+        if (error is not null) throw error is IOException ? error : new IOException(error.Message, error);
+        return tap!;
+    }
+
     public static TapBackend Open(string name)
     {
         var nameBytes = Encoding.ASCII.GetBytes(name);
