@@ -51,7 +51,8 @@ public static class ControlCommands
     private const string Usage =
         "status | suspend | resume | force-reset | force-poweroff | power-button | get-active-cpus | get-suspended-cpus | " +
         "get-cpu-topology | get-regs CPU | set-reg CPU REG VALUE | get-lapic CPU | inject-nmi CPU | irq assert|deassert|pulse GSI | " +
-        "rtc-time [set UNIX_SECONDS] | rtc-nvram OFFSET [set VALUE] | stats | crash-device DEVICE";
+        "rtc-time [set UNIX_SECONDS] | rtc-nvram OFFSET [set VALUE] | stats | crash-device DEVICE | " +
+        "faults list|report|clear|pause|resume | faults remove NAME | faults add KEY=VALUE... | trace [CLASSES [SAMPLE]]";
 
     /// <summary>The request for a command line's verb and arguments, or an error.</summary>
     public static JsonObject? Request(string[] words, out string? error)
@@ -75,6 +76,12 @@ public static class ControlCommands
             ("crash-device", 1) => R(("device", args[0])),
             ("rtc-time", 0) => R(),
             ("rtc-time", 2) when args[0] == "set" => R(("set", args[1])),
+            ("faults", 1) when args[0] is "list" or "report" or "clear" or "pause" or "resume" => R(("action", args[0])),
+            ("faults", 2) when args[0] == "remove" => R(("action", "remove"), ("name", args[1])),
+            ("faults", > 1) when args[0] == "add" && args.Skip(1).All(a => a.IndexOf('=') > 0) => FaultAdd(R(("action", "add")), args[1..]),
+            ("trace", 0) => R(),
+            ("trace", 1) => R(("classes", args[0])),
+            ("trace", 2) => R(("classes", args[0]), ("sample", args[1])),
             ("rtc-nvram", 1) => R(("offset", args[0])),
             ("rtc-nvram", 3) when args[1] == "set" => R(("offset", args[0]), ("set", args[2])),
             _ => null,
@@ -84,6 +91,15 @@ public static class ControlCommands
                 ? $"unknown verb '{verb}'; verbs: {Usage}"
                 : $"wrong arguments for {verb}; usage: {UsageOf(verb)}";
         return result;
+    }
+
+    /// <summary>`faults add key=value ...`: the rule's keys as in a scenario file.</summary>
+    private static JsonObject FaultAdd(JsonObject request, string[] pairs)
+    {
+        var rule = new JsonObject();
+        foreach (var p in pairs) rule[p[..p.IndexOf('=')]] = p[(p.IndexOf('=') + 1)..];
+        request["rule"] = rule;
+        return request;
     }
 
     private static string UsageOf(string verb) =>

@@ -33,9 +33,24 @@ public static class VmHost
         {
             for (var i = 0; i < runs.Length; i++)
             {
+                var tried = new HashSet<string>();
                 try
                 {
-                    servers[i] = ControlServer.Start(runs[i], directory);
+                    while (true)
+                    {
+                        try
+                        {
+                            servers[i] = ControlServer.Start(runs[i], directory);
+                            break;
+                        }
+                        catch (ControlSocketException) when (defaultNamed && tried.Add(runs[i].Name) && tried.Count < 100)
+                        {
+                            // Another run took the free name between the look and the bind: take the next one.
+                            var baseName = configs[i].Name;
+                            var next = Enumerable.Range(2, 1000).Select(n => $"{baseName}-{n}").First(n => !tried.Contains(n));
+                            runs[i] = new VmRun(FreeName(runs[i].Config with { Name = next }, directory, baseName, tried), system);
+                        }
+                    }
                 }
                 catch (ControlSocketException e)
                 {
@@ -68,11 +83,13 @@ public static class VmHost
         }
     }
 
-    private static VmConfig FreeName(VmConfig config, string directory)
+    private static VmConfig FreeName(VmConfig config, string directory, string? baseName = null, IReadOnlySet<string>? skip = null)
     {
+        baseName ??= config.Name;
         for (var n = 1; n < 1000; n++)
         {
-            var name = n == 1 ? config.Name : $"{config.Name}-{n}";
+            var name = n == 1 ? baseName : $"{baseName}-{n}";
+            if (skip?.Contains(name) == true) continue;
             if (!ControlClient.Answers(ControlPaths.Socket(directory, name))) return config with { Name = name };
         }
         return config;

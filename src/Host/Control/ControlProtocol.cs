@@ -23,7 +23,7 @@ public static class ControlProtocol
     [
         "status", "suspend", "resume", "force-reset", "force-poweroff", "power-button", "get-active-cpus",
         "get-suspended-cpus", "get-cpu-topology", "get-regs", "set-reg", "get-lapic", "inject-nmi", "irq", "rtc-time",
-        "rtc-nvram", "stats", "crash-device",
+        "rtc-nvram", "stats", "crash-device", "faults", "trace",
     ];
 
     public static JsonObject Hello(string vmName) => new()
@@ -78,6 +78,9 @@ public static class ControlProtocol
                 "rtc-nvram" => request.ContainsKey("set")
                     ? new SetNvram(Int(request, "offset"), Byte(request, "set"))
                     : new GetNvram(Int(request, "offset")),
+                "faults" => ParseFaults(request),
+                "trace" => new Trace(request.ContainsKey("classes") ? Str(request, "classes") : null,
+                    request.ContainsKey("sample") ? double.Parse(Str(request, "sample"), System.Globalization.CultureInfo.InvariantCulture) : null),
                 _ => throw new FormatException($"unknown verb '{verb}'; known: {string.Join(", ", Verbs)}"),
             };
         }
@@ -86,6 +89,24 @@ public static class ControlProtocol
             error = e.Message;
             return null;
         }
+    }
+
+    private static FaultRules ParseFaults(JsonObject request)
+    {
+        var action = Str(request, "action");
+        return action switch
+        {
+            "list" => new FaultRules(FaultsAction.List),
+            "report" => new FaultRules(FaultsAction.Report),
+            "clear" => new FaultRules(FaultsAction.Clear),
+            "pause" => new FaultRules(FaultsAction.Pause),
+            "resume" => new FaultRules(FaultsAction.Resume),
+            "remove" => new FaultRules(FaultsAction.Remove, Str(request, "name")),
+            "add" => new FaultRules(FaultsAction.Add, Rule: request["rule"] is JsonObject rule
+                ? rule.ToDictionary(kv => kv.Key, kv => kv.Value?.ToString() ?? "")
+                : throw new FormatException("\"rule\" must be an object of rule keys (docs/FAULTS.md)")),
+            _ => throw new FormatException($"faults action '{action}': expected list, report, clear, pause, resume, remove or add"),
+        };
     }
 
     private static string Str(JsonObject o, string key) =>

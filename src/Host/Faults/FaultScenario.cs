@@ -66,12 +66,15 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
     private static FaultRule ParseRule(YamlMappingNode map, string at)
     {
         var f = new Dictionary<string, string>();
-        foreach (var (k, v) in map.Children)
-        {
-            var key = Scalar(k, at, "a key");
+        foreach (var (k, v) in map.Children) f[Scalar(k, at, "a key")] = Scalar(v, at, "a value");
+        return ParseRule(f, at);
+    }
+
+    /// <summary>One rule from its keys and values (a scenario file's map, or `ctl NAME faults add key=value ...`).</summary>
+    public static FaultRule ParseRule(IReadOnlyDictionary<string, string> f, string at)
+    {
+        foreach (var key in f.Keys)
             if (!RuleKeys.Contains(key)) throw new FormatException($"{at}: unknown key '{key}' (known: {string.Join(", ", RuleKeys)})");
-            f[key] = Scalar(v, at, key);
-        }
         var name = f.GetValueOrDefault("name") ?? throw new FormatException($"{at}: a rule needs a name");
         at = $"{at.Split(": rule")[0]}: rule '{name}'";
         FaultKind? kind = null;

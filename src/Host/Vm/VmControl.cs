@@ -39,6 +39,12 @@ public static class VmControl
     /// <summary>Make a device actor fail (Akka's Kill), to exercise its supervision policy.</summary>
     public sealed record CrashDevice(string Device) : Command;
 
+    public enum FaultsAction { List, Report, Clear, Pause, Resume, Remove, Add }
+    /// <summary>The fault engine at run time (issue 8): list or report the rules, clear, pause, resume, remove one, add one.</summary>
+    public sealed record FaultRules(FaultsAction Action, string? Name = null, IReadOnlyDictionary<string, string>? Rule = null) : Command;
+    /// <summary>The telemetry's traced classes and sampling ratio (null: unchanged); answered with the status.</summary>
+    public sealed record Trace(string? Classes, double? Sample) : Command;
+
     /// <summary>The answer: a result object, or an error that says what was wrong. The object is not changed after it is sent.</summary>
     public sealed record Reply(JsonObject? Result, string? Error)
     {

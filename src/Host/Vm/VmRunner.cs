@@ -77,10 +77,9 @@ public static class VmRunner
                 run.Lifecycle.TryMove(outcome.Code == VmExitCode.Reset ? VmState.PoweredOff : VmLifecycle.StateAfter(outcome.Code),
                     outcome.Message ?? outcome.Code.ToString(), out _);
             ownSystem?.Terminate().Wait(TimeSpan.FromSeconds(10));
-            if (faults is not null)
-                foreach (var r in faults.Report())
-                    progress?.WriteLine($"actorvisor: fault rule '{r.Rule}': matched {r.Matched}, fired {r.Fired}" +
-                                        (r.FirstFired is { } first ? $", first at {first.TotalSeconds:F6} s, last at {r.LastFired!.Value.TotalSeconds:F6} s" : ""));
+            foreach (var r in faults.Report())
+                progress?.WriteLine($"actorvisor: fault rule '{r.Rule}': matched {r.Matched}, fired {r.Fired}" +
+                                    (r.FirstFired is { } first ? $", first at {first.TotalSeconds:F6} s, last at {r.LastFired!.Value.TotalSeconds:F6} s" : ""));
             if (scheduler is not null)
                 progress?.WriteLine($"actorvisor: deterministic run: {scheduler.Clock.Retired} instructions, " +
                                     $"{scheduler.Clock.GetTimestamp() / 1e9:F6} s virtual time, digest {scheduler.Digest.Current()}");
@@ -88,16 +87,23 @@ public static class VmRunner
         }
     }
 
-    private static Actorvisor.Kernel.Faults.FaultEngine? CreateFaultEngine(VmConfig config, DeterministicScheduler? scheduler, TextWriter? progress)
+    /// <summary>
+    /// The run's fault engine: always there, so `ctl NAME faults add` works on any run; idle (one flag read per
+    /// event) while it has no rule. A random seed is printed when rules come from the start and none was given.
+    /// </summary>
+    private static Actorvisor.Kernel.Faults.FaultEngine CreateFaultEngine(VmConfig config, DeterministicScheduler? scheduler, TextWriter? progress)
     {
-        if (config.Faults is not { Rules.Count: > 0 } scenario) return null;
-        var seed = config.FaultSeed ?? scenario.Seed;
+        var rules = config.Faults?.Rules ?? [];
+        var seed = config.FaultSeed ?? config.Faults?.Seed;
         if (seed is null)
         {
             seed = BitConverter.ToUInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
-            progress?.WriteLine($"actorvisor: fault seed {seed} (--fault-seed {seed} repeats this run's decisions)");
+            if (rules.Count > 0) progress?.WriteLine($"actorvisor: fault seed {seed} (--fault-seed {seed} repeats this run's decisions)");
         }
-        return new Actorvisor.Kernel.Faults.FaultEngine(seed.Value, (TimeProvider?)scheduler?.Clock ?? TimeProvider.System, scenario.Rules);
+        var engine = new Actorvisor.Kernel.Faults.FaultEngine(seed.Value, (TimeProvider?)scheduler?.Clock ?? TimeProvider.System, rules);
+        engine.Fired += (point, decision) => Actorvisor.Kernel.Telemetry.FaultTrace.Injected(config.Name, decision.Rule!, point.Device,
+            decision.Verdict.ToString().ToLowerInvariant());
+        return engine;
     }
 
     /// <exception cref="FormatException">The replay log is malformed.</exception>

@@ -148,7 +148,87 @@ public sealed partial class VmSupervisor
         Receive<GetNvram>(m => AskDevice<object>(_rtc, new RtcProtocol.ReadNvram(m.Offset), NvramReply).PipeTo(Sender));
         Receive<SetNvram>(m => AskDevice<object>(_rtc, new RtcProtocol.WriteNvram(m.Offset, m.Value), NvramReply).PipeTo(Sender));
         Receive<GetStats>(_ => Stats().PipeTo(Sender));
+        Receive<FaultRules>(m => Sender.Tell(FaultsCommand(m)));
+        Receive<Trace>(m => Sender.Tell(TraceCommand(m)));
         SupervisionControls();
+    }
+
+    /// <summary>`ctl NAME faults ...`: the run's fault engine (it exists for every run, idle without rules).</summary>
+    private Reply FaultsCommand(FaultRules m)
+    {
+        if (Faults is not { } engine) return Reply.Fail("this VM has no fault engine");
+        switch (m.Action)
+        {
+            case FaultsAction.Clear:
+                engine.Clear();
+                break;
+            case FaultsAction.Pause or FaultsAction.Resume:
+                engine.Pause(m.Action == FaultsAction.Pause);
+                break;
+            case FaultsAction.Remove when !engine.Remove(m.Name!):
+                return Reply.Fail($"no fault rule is named '{m.Name}'");
+            case FaultsAction.Add:
+                try
+                {
+                    var rule = Actorvisor.Host.Faults.FaultScenario.ParseRule(m.Rule!, "faults add");
+                    var problems = rule.Validate(_children.Select(c => c.Path.Name).ToHashSet()).ToArray();
+                    if (problems.Length > 0) return Reply.Fail(string.Join("; ", problems));
+                    engine.Add(rule);
+                }
+                catch (Exception e) when (e is FormatException or ArgumentException)
+                {
+                    return Reply.Fail(e.Message);
+                }
+                break;
+        }
+        var rules = new System.Text.Json.Nodes.JsonArray();
+        var report = engine.Report().ToDictionary(r => r.Rule);
+        foreach (var rule in engine.Rules)
+        {
+            var r = report[rule.Name];
+            var o = new JsonObject
+            {
+                ["name"] = rule.Name,
+                ["target"] = $"{rule.Target.Device ?? "*"} {(rule.Target.Kind is { } k ? Actorvisor.Kernel.Faults.FaultPoint.KindName(k) : "any")}" +
+                             (rule.Target.From is { } f ? $" 0x{f:x}-0x{rule.Target.To ?? f:x}" : ""),
+                ["action"] = rule.Action.Verdict.ToString().ToLowerInvariant(),
+                ["matched"] = r.Matched,
+                ["fired"] = r.Fired,
+            };
+            if (r.FirstFired is { } first) (o["first_s"], o["last_s"]) = (first.TotalSeconds, r.LastFired!.Value.TotalSeconds);
+            rules.Add(o);
+        }
+        return Reply.Success(new JsonObject
+        {
+            ["seed"] = engine.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["state"] = engine.State,
+            ["paused"] = engine.Paused,
+            ["rules"] = rules,
+        });
+    }
+
+    /// <summary>`ctl NAME trace [CLASSES [SAMPLE]]`: the process's traced classes (they are shared by its VMs).</summary>
+    private static Reply TraceCommand(Trace m)
+    {
+        var control = Actorvisor.Kernel.Telemetry.TraceControl.Instance;
+        try
+        {
+            if (m.Sample is { } ratio)
+            {
+                if (ratio is < 0 or > 1 or double.NaN) return Reply.Fail($"sample ratio {ratio} is not between 0 and 1");
+                control.SetSampleRatio(ratio);
+            }
+            if (m.Classes is { } classes) control.SetClasses(classes);
+        }
+        catch (FormatException e)
+        {
+            return Reply.Fail(e.Message);
+        }
+        var status = control.Status();
+        return Reply.Success(new JsonObject
+        {
+            ["classes"] = status.Patterns, ["sample"] = status.SampleRatio, ["metrics"] = status.Metrics,
+        });
     }
 
     /// <summary>While ending, every control request is answered, with the reason it cannot be served.</summary>

@@ -135,6 +135,40 @@ public class ControlSocketTests : IDisposable
     }
 
     [Fact]
+    public void FaultRulesAddedAtRunTimeActAndAreReportedAndRemoved()
+    {
+        var vm = Start("faulty");
+        // Every COM1 write is lost while the rule is there: the console stops growing.
+        Ctl("faulty", "faults", "add", "name=mute", "device=uart-0", "kind=pio.write", "action=drop");
+        Thread.Sleep(300); // writes already on their way land
+        var muted = vm.Console.Length32;
+        Thread.Sleep(500);
+        Assert.Equal(muted, vm.Console.Length32);
+        var list = CtlJson("faulty", "faults", "list");
+        var rule = Assert.Single(list["rules"]!.AsArray())!.AsObject();
+        Assert.Equal("mute", rule["name"]!.GetValue<string>());
+        Assert.True(rule["fired"]!.GetValue<long>() > 0);
+
+        var (exit, _, stderr) = Cli("ctl", "faulty", "faults", "add", "name=x", "device=floppy", "action=drop");
+        Assert.Equal(1, exit);
+        Assert.Contains("no device is named 'floppy'", stderr);
+        (exit, _, stderr) = Cli("ctl", "faulty", "faults", "add", "name=y", "probability=2", "action=drop");
+        Assert.Contains("probability 2 is not between 0 and 1", stderr);
+
+        Ctl("faulty", "faults", "remove", "mute");
+        var until = DateTime.UtcNow + Wait;
+        while (vm.Console.Length32 == muted && DateTime.UtcNow < until) Thread.Sleep(20);
+        Assert.True(vm.Console.Length32 > muted, "the console did not resume after the rule was removed");
+        Assert.Empty(CtlJson("faulty", "faults", "list")["rules"]!.AsArray());
+
+        var trace = CtlJson("faulty", "trace", "io.uart*", "0.5");
+        Assert.Equal(("io.uart*", 0.5), (trace["classes"]!.GetValue<string>(), trace["sample"]!.GetValue<double>()));
+        CtlJson("faulty", "trace", "", "1");
+        Ctl("faulty", "force-poweroff");
+        Assert.Equal(1, Finish(vm));
+    }
+
+    [Fact]
     public void ForceResetWithNoRebootEndsTheRunWithStatus0()
     {
         var vm = Start("noreboot", "--no-reboot");
