@@ -99,6 +99,21 @@ public abstract class VirtioDeviceBase : IVirtioDevice, IDisposable
         });
     }
 
+    /// <summary>
+    /// On the owner's thread, when work for the present activation goes to another thread: captures this activation
+    /// and generation, so the result that thread posts back is dropped if the device was reset or re-activated
+    /// meanwhile (reading them on the worker instead would hand a stale chain to the new activation's rings).
+    /// </summary>
+    protected Action<Action> CaptureOwner()
+    {
+        var activation = _activation;
+        var generation = _generation;
+        return action => activation?.Post(() =>
+        {
+            if (generation == _generation && IsLive) Guard(action);
+        });
+    }
+
     /// <summary>Like <see cref="PostToOwner"/> but also runs when the device is not live (host resources bookkeeping).</summary>
     protected bool TryPost(Action action)
     {

@@ -209,10 +209,11 @@ public sealed class VirtioBlk : VirtioDeviceBase
             Complete(chain, dataBytes, status, ok, after);
             return;
         }
+        var post = CaptureOwner();
         _worker.Enqueue(() =>
         {
             var (status, ok) = Execute(io);
-            PostToOwner(() =>
+            post(() =>
             {
                 Complete(chain, dataBytes, status, ok, after);
                 SignalUsed(RequestQueue);
