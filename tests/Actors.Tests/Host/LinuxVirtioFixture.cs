@@ -57,13 +57,7 @@ public sealed class LinuxVirtioFixture : IDisposable
         poweroff -f
         """;
 
-    /// <summary>
-    /// Opt-in (ACTORVISOR_VIRTIO_GUEST=1) until it has passed once: on the loaded build machine its first boot stalled
-    /// right after the kernel found vda (slowness or a hang, not yet told apart), so it is not yet part of every CI run.
-    /// </summary>
-    public string? SkipReason { get; } = Environment.GetEnvironmentVariable("ACTORVISOR_VIRTIO_GUEST") != "1"
-        ? "the virtio guest boot is opt-in (ACTORVISOR_VIRTIO_GUEST=1): not yet seen passing"
-        : GuestBoot.SkipReason;
+    public string? SkipReason { get; } = GuestBoot.SkipReason;
     public GuestBootResult? Result { get; }
     /// <summary>Why the network part did not run, or null if it did.</summary>
     public string? NetSkipReason { get; }
