@@ -37,7 +37,9 @@ public sealed class PciPlatform
 
     /// <param name="pic">The 8259 pair (PIRQ levels and ELCR bits).</param>
     /// <param name="ioapic">The IOAPIC (pins 16+).</param>
-    public static PciPlatform Create(IReadOnlyList<PciDeviceSpec> devices, GuestMemory memory, IActorRef pic, IActorRef ioapic)
+    /// <param name="deterministic">The deterministic schedule: devices do their host I/O inline (virtio-blk's `sync`).</param>
+    public static PciPlatform Create(IReadOnlyList<PciDeviceSpec> devices, GuestMemory memory, IActorRef pic, IActorRef ioapic,
+        bool deterministic = false)
     {
         var p = new PciPlatform(PciWindows.For(memory.TopOfRam), new PciIntxRouter(pic, ioapic));
         foreach (var irq in ReservedIsaIrqs) p.Intx.Reserve(irq);
@@ -45,7 +47,8 @@ public sealed class PciPlatform
         p._functions[LpcBridge.Address] = new LpcBridge(p.Intx);
         foreach (var d in devices)
         {
-            var device = VirtioDeviceCatalog.Create(d.Device, d.Options);
+            var options = deterministic && d.Device == "virtio-blk" ? d.Options + "," + VirtioDeviceOptions.SynchronousOption : d.Options;
+            var device = VirtioDeviceCatalog.Create(d.Device, options);
             p._functions[new PciAddress(d.Slot, d.Function)] = new VirtioPciFunction(device, memory);
         }
 

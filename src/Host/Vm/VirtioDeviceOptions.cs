@@ -14,19 +14,24 @@ namespace Actorvisor.Host.Vm;
 public static class VirtioDeviceOptions
 {
     /// <summary>virtio-blk,PATH[,ro][,serial=ID]: a raw image, read-write unless "ro".</summary>
+    /// <summary>virtio-blk's `sync`: file I/O inline on the device's thread, not its I/O thread. The deterministic
+    /// schedule sets it, since a completion posted from another thread would land at no fixed instruction.</summary>
+    public const string SynchronousOption = "sync";
+
     public static IVirtioDevice Blk(string options)
     {
         var parts = options.Split(',');
         if (parts[0].Length == 0) throw new ArgumentException("virtio-blk needs an image path: virtio-blk,PATH[,ro][,serial=ID]");
-        var readOnly = false;
+        var (readOnly, synchronous) = (false, false);
         string? serial = null;
         foreach (var p in parts.Skip(1))
         {
             if (p == "ro") readOnly = true;
+            else if (p == SynchronousOption) synchronous = true;
             else if (p.StartsWith("serial=", StringComparison.Ordinal) && p.Length > 7 && p.Length <= 7 + BlkSpec.IdBytes) serial = p[7..];
-            else throw new ArgumentException($"virtio-blk,{options}: unknown option '{p}' (ro, serial=ID of at most {BlkSpec.IdBytes} characters)");
+            else throw new ArgumentException($"virtio-blk,{options}: unknown option '{p}' (ro, sync, serial=ID of at most {BlkSpec.IdBytes} characters)");
         }
-        return Open("virtio-blk", parts[0], () => new VirtioBlk(new VirtioBlkOptions(parts[0], readOnly, serial)));
+        return Open("virtio-blk", parts[0], () => new VirtioBlk(new VirtioBlkOptions(parts[0], readOnly, serial, SynchronousIo: synchronous)));
     }
 
     public static IVirtioDevice Rng(string options) =>

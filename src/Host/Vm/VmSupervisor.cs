@@ -202,7 +202,7 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         lapics[0].EnterVirtualWireMode();
 
         // PCI bus 0 (its INTx routes feed the firmware tables, so it comes before them).
-        var pci = PciPlatform.Create(_config.PciDevices, _memory, pic, ioapic);
+        var pci = PciPlatform.Create(_config.PciDevices, _memory, pic, ioapic, deterministic: Scheduler is not null);
         // What firmware leaves in the BIOS area for any kernel: ACPI tables (Linux finds the IOAPIC, the CPUs,
         // the PM timer, S5 and PCI there) and an MP table; a Linux kernel is also told where the RSDP is.
         var platform = PlatformDescription.Standard(VcpuCount, hpet: true) with

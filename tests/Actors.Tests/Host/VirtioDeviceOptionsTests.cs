@@ -28,6 +28,9 @@ public sealed class VirtioDeviceOptionsTests
             Assert.Equal(8UL, rw.Capacity);
             using var ro = Assert.IsType<VirtioBlk>(VirtioDeviceCatalog.Create("virtio-blk", $"{path},ro,serial=disk-7"));
             Assert.NotEqual(0UL, ro.OfferedFeatures & BlkSpec.FeatureReadOnly);
+            Assert.False(ro.IsSynchronous);
+            using var sync = Assert.IsType<VirtioBlk>(VirtioDeviceCatalog.Create("virtio-blk", $"{path},sync"));
+            Assert.True(sync.IsSynchronous);
             Assert.Contains("unknown option 'rw'", Assert.Throws<ArgumentException>(() => VirtioDeviceCatalog.Create("virtio-blk", $"{path},rw")).Message);
             Assert.Contains("serial", Assert.Throws<ArgumentException>(() => VirtioDeviceCatalog.Create("virtio-blk", $"{path},serial=123456789012345678901")).Message);
         }

@@ -57,6 +57,9 @@ public sealed class VirtioBlk : VirtioDeviceBase
             | (_image.CanPunchHoles ? FeatureDiscard : 0);
     }
 
+    /// <summary>File I/O runs inline on the owner's thread (the `sync` option; the deterministic schedule's choice).</summary>
+    public bool IsSynchronous => _worker is null;
+
     /// <summary>Capacity in 512-byte sectors (the image's length rounded down).</summary>
     public ulong Capacity { get; }
     public int InFlight { get; private set; }
