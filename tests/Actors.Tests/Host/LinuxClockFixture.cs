@@ -14,6 +14,7 @@ public sealed class LinuxClockFixture
         mount -t proc proc /proc
         mount -t sysfs sysfs /sys
         mount -t devtmpfs devtmpfs /dev
+        dmesg -n 1
         echo "CS: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
         echo "NPROC: $(nproc)"
         echo "SOCKETS: $(grep 'physical id' /proc/cpuinfo | sort -u | wc -l)"
