@@ -155,6 +155,25 @@ public static class GuestImages
         return Elf32(address, new ElfSegmentSpec(address, address, code, (ulong)code.Length));
     }
 
+    /// <summary>
+    /// A 64-bit handler at <paramref name="origin"/> for COM1's THR-empty interrupt delivered through the LAPIC: it
+    /// reads IIR (which clears that interrupt), counts in the dword at <paramref name="counter"/>, EOIs the LAPIC
+    /// and returns.
+    /// </summary>
+    public static byte[] UartThreIsr64(ulong origin, ulong counter) => Assemble(64, origin, a =>
+    {
+        a.push(rax);
+        a.push(rdx);
+        a.mov(dx, Com1 + 2);
+        a.@in(al, dx);
+        a.inc(__dword_ptr[counter]);
+        a.mov(rax, 0xFEE00000UL);
+        a.mov(__dword_ptr[rax + 0xB0], 0);
+        a.pop(rdx);
+        a.pop(rax);
+        a.iretq();
+    });
+
     /// <summary>An ELF64 whose one segment at <paramref name="address"/> prints the text in long mode.</summary>
     public static byte[] HelloElf64(string text, ulong address = 0x200000)
     {

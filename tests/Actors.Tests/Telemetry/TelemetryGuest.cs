@@ -80,19 +80,7 @@ internal static class TelemetryGuest
             }
             a.hlt();
         });
-        var isr = GuestImages.Assemble(64, handler, a =>
-        {
-            a.push(rax);
-            a.push(rdx);
-            a.mov(dx, GuestImages.Com1 + 2);              // IIR: clears the THRE interrupt
-            a.@in(al, dx);
-            a.inc(__dword_ptr[counter]);
-            a.mov(rax, 0xFEE00000UL);
-            a.mov(__dword_ptr[rax + 0xB0], 0);            // LAPIC EOI
-            a.pop(rdx);
-            a.pop(rax);
-            a.iretq();
-        });
+        var isr = GuestImages.UartThreIsr64(handler, counter);
         return GuestImages.Elf64(0x200000,
             new ElfSegmentSpec(0x200000, 0x200000, main, (ulong)main.Length),
             new ElfSegmentSpec(handler, handler, isr, (ulong)isr.Length));
