@@ -52,7 +52,8 @@ public static class ControlCommands
         "status | suspend | resume | force-reset | force-poweroff | power-button | get-active-cpus | get-suspended-cpus | " +
         "get-cpu-topology | get-regs CPU | set-reg CPU REG VALUE | get-lapic CPU | inject-nmi CPU | irq assert|deassert|pulse GSI | " +
         "rtc-time [set UNIX_SECONDS] | rtc-nvram OFFSET [set VALUE] | stats | crash-device DEVICE | " +
-        "faults list|report|clear|pause|resume | faults remove NAME | faults add KEY=VALUE... | trace [CLASSES [SAMPLE]]";
+        "faults list|report|clear|pause|resume | faults remove NAME | faults add KEY=VALUE... | trace [CLASSES [SAMPLE]] | " +
+        "getcap CPU [CAP] | setcap CPU CAP on|off";
 
     /// <summary>The request for a command line's verb and arguments, or an error.</summary>
     public static JsonObject? Request(string[] words, out string? error)
@@ -82,6 +83,9 @@ public static class ControlCommands
             ("trace", 0) => R(),
             ("trace", 1) => R(("classes", args[0])),
             ("trace", 2) => R(("classes", args[0]), ("sample", args[1])),
+            ("getcap", 1) => R(("cpu", args[0])),
+            ("getcap", 2) => R(("cpu", args[0]), ("cap", args[1])),
+            ("setcap", 3) when args[2] is "on" or "off" => R(("cpu", args[0]), ("cap", args[1]), ("value", args[2])),
             ("rtc-nvram", 1) => R(("offset", args[0])),
             ("rtc-nvram", 3) when args[1] == "set" => R(("offset", args[0]), ("set", args[2])),
             _ => null,

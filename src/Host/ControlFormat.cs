@@ -21,6 +21,15 @@ public static class ControlFormat
             case "rtc-time":
                 w.WriteLine($"{result["utc"]} (unix {result["unix"]})");
                 return;
+            case "getcap" when result["caps"] is JsonObject caps:
+                // As bhyvectl --getcap: one line per capability.
+                var width = caps.Select(kv => kv.Key.Length).DefaultIfEmpty(0).Max();
+                foreach (var (cap, value) in caps)
+                    w.WriteLine($"{cap.PadRight(width)}  {value?["value"]}{(value?["note"] is { } note ? $" ({note})" : "")}");
+                return;
+            case "setcap":
+                w.WriteLine($"vcpu {result["cpu"]}: {result["cap"]} {result["value"]}");
+                return;
             case "rtc-nvram":
                 w.WriteLine($"{result["offset"]}: {result["value"]}");
                 return;

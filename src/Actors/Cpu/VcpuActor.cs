@@ -83,6 +83,8 @@ public sealed class VcpuActor : ReceiveActor
         Receive<VcpuProtocol.UpdateBus>(m => _thread.Post(m, Sender));
         Receive<VcpuProtocol.Stop>(m => _thread.Post(m, Sender));
         Receive<VcpuProtocol.OnThread>(m => _thread.Post(m, Sender));
+        Receive<VcpuProtocol.GetCaps>(m => _thread.Post(m, Sender));
+        Receive<VcpuProtocol.SetCap>(m => _thread.Post(m, Sender));
     }
 
     protected override void PreStart() => _thread.Start();

@@ -64,6 +64,20 @@ public static class VcpuProtocol
     /// <param name="Error">What <see cref="OnThread.Work"/> threw, if it did.</param>
     public sealed record OnThreadResult(int VcpuId, string ThreadState, object? Value, string? Error);
 
+    /// <summary>bhyve's capabilities of this vCPU (<see cref="VcpuCapabilities"/>); answered with <see cref="CapValues"/>.</summary>
+    public sealed record GetCaps
+    {
+        public static readonly GetCaps Instance = new();
+    }
+
+    /// <param name="Values">Each capability by bhyve's name: on, off, or null when not available.</param>
+    public sealed record CapValues(int VcpuId, IReadOnlyDictionary<string, bool?> Values);
+
+    /// <summary>Turn a capability on or off between runs; answered with <see cref="CapSet"/>, or NotAllowed saying why not.</summary>
+    public sealed record SetCap(string Name, bool On);
+
+    public sealed record CapSet(int VcpuId, string Name, bool On);
+
     /// <summary>Publish a new bus snapshot (a device added, a BAR moved): later accesses use it.</summary>
     public sealed record UpdateBus(IoBus<IActorRef> Bus);
 
@@ -72,7 +86,12 @@ public static class VcpuProtocol
     public sealed record Registers(int VcpuId, CpuRegisters State);
     /// <summary>Instructions retired, accesses that hit no device, and read replies that came when nothing waited.</summary>
     public sealed record Counters(int VcpuId, long Instructions, long UnassignedPortReads, long UnassignedPortWrites,
-        long UnassignedMmioReads, long UnassignedMmioWrites, long StrayReplies);
+        long UnassignedMmioReads, long UnassignedMmioWrites, long StrayReplies)
+    {
+        /// <summary>Exits by reason (telemetry's names) and accesses per device ("DEVICE": [reads, writes]), since the vCPU started.</summary>
+        public IReadOnlyDictionary<string, long> Exits { get; init; } = new Dictionary<string, long>();
+        public IReadOnlyDictionary<string, (long Reads, long Writes)> Accesses { get; init; } = new Dictionary<string, (long, long)>();
+    }
 
     // ---- reports to the parent (the VM supervisor) ----
 

@@ -12,7 +12,7 @@ namespace Actorvisor.Actors.Cpu;
 /// kick, a command or an interrupt (the LAPIC calling <see cref="Wake"/>) sets.
 /// It is the only thread that touches the <see cref="SoftwareCpu"/>.
 /// </summary>
-internal sealed class VcpuThread
+internal sealed partial class VcpuThread
 {
     private enum State { NotStarted, Running, Paused, ShutDown, Failed, Finished }
 
@@ -156,7 +156,7 @@ internal sealed class VcpuThread
             // Started by a SIPI (or otherwise no longer halted) since the halt was reported: it runs again.
             if (!_cpu.Halted) ReportWoke();
             var runStart = System.Diagnostics.Stopwatch.GetTimestamp();
-            exit = _cpu.Run(budget);
+            exit = _caps.SingleStep ? RunOneInstruction(budget) : _cpu.Run(budget);
             _platform.Telemetry.Metrics.RunTicks += System.Diagnostics.Stopwatch.GetTimestamp() - runStart;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -178,6 +178,8 @@ internal sealed class VcpuThread
         {
             case CpuExitReason.Halted:
                 if (!_cpu.IF) ReportHaltedForGood();
+                // hlt_exit off: no exit, the thread polls for the wake-up (a guest's HLT without HLT exiting).
+                if (!_caps.HltExit) return PollHalted();
                 // Wait for an interrupt, an NMI or a command; Run takes the event and resumes.
                 _platform.Telemetry.Metrics.Exits[(int)Actorvisor.Kernel.Telemetry.ExitReason.Halt]++;
                 return StepOutcome.Halted;
@@ -254,13 +256,22 @@ internal sealed class VcpuThread
                 case VcpuProtocol.GetCounters:
                     c.ReplyTo.Tell(new VcpuProtocol.Counters(_cpu.Id, _cpu.InstructionCount,
                         _platform.UnassignedPortReads, _platform.UnassignedPortWrites, _platform.UnassignedMmioReads,
-                        _platform.UnassignedMmioWrites, _platform.ReplyTarget.StrayReplies), _self);
+                        _platform.UnassignedMmioWrites, _platform.ReplyTarget.StrayReplies)
+                    {
+                        Exits = ExitCounts(), Accesses = AccessCounts(),
+                    }, _self);
                     break;
                 case VcpuProtocol.UpdateBus u:
                     _platform.Bus = u.Bus;
                     break;
                 case VcpuProtocol.OnThread o:
                     c.ReplyTo.Tell(RunOnThread(o), _self);
+                    break;
+                case VcpuProtocol.GetCaps:
+                    c.ReplyTo.Tell(Caps(), _self);
+                    break;
+                case VcpuProtocol.SetCap sc:
+                    c.ReplyTo.Tell(SetCap(sc), _self);
                     break;
                 case VcpuProtocol.Stop:
                     _state = State.Finished;

@@ -23,7 +23,7 @@ public static class ControlProtocol
     [
         "status", "suspend", "resume", "force-reset", "force-poweroff", "power-button", "get-active-cpus",
         "get-suspended-cpus", "get-cpu-topology", "get-regs", "set-reg", "get-lapic", "inject-nmi", "irq", "rtc-time",
-        "rtc-nvram", "stats", "crash-device", "faults", "trace",
+        "rtc-nvram", "stats", "crash-device", "faults", "trace", "getcap", "setcap",
     ];
 
     public static JsonObject Hello(string vmName) => new()
@@ -78,6 +78,13 @@ public static class ControlProtocol
                 "rtc-nvram" => request.ContainsKey("set")
                     ? new SetNvram(Int(request, "offset"), Byte(request, "set"))
                     : new GetNvram(Int(request, "offset")),
+                "getcap" => new GetCap(Int(request, "cpu"), request.ContainsKey("cap") ? Str(request, "cap") : null),
+                "setcap" => new SetCap(Int(request, "cpu"), Str(request, "cap"), Str(request, "value") switch
+                {
+                    "on" or "1" or "true" => true,
+                    "off" or "0" or "false" => false,
+                    var x => throw new FormatException($"setcap value '{x}': expected on or off"),
+                }),
                 "faults" => ParseFaults(request),
                 "trace" => new Trace(request.ContainsKey("classes") ? Str(request, "classes") : null,
                     request.ContainsKey("sample") ? double.Parse(Str(request, "sample"), System.Globalization.CultureInfo.InvariantCulture) : null),

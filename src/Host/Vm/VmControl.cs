@@ -29,6 +29,9 @@ public static class VmControl
     public sealed record SetReg(int Cpu, string Name, ulong Value) : Command;
     public sealed record GetLapic(int Cpu) : Command;
     public sealed record InjectNmi(int Cpu) : Command;
+    /// <summary>bhyve's capabilities of a vCPU (all, or the one named); see <see cref="Actorvisor.Actors.Cpu.VcpuCapabilities"/>.</summary>
+    public sealed record GetCap(int Cpu, string? Name = null) : Command;
+    public sealed record SetCap(int Cpu, string Name, bool On) : Command;
 
     public enum IrqAction { Assert, Deassert, Pulse }
     public sealed record Irq(IrqAction Action, int Gsi) : Command;

@@ -151,6 +151,7 @@ public sealed partial class VmSupervisor
         Receive<FaultRules>(m => Sender.Tell(FaultsCommand(m)));
         Receive<Trace>(m => Sender.Tell(TraceCommand(m)));
         SupervisionControls();
+        CapControls();
     }
 
     /// <summary>`ctl NAME faults ...`: the run's fault engine (it exists for every run, idle without rules).</summary>
@@ -390,6 +391,9 @@ public sealed partial class VmSupervisor
                     o["unassigned_port_writes"] = c.UnassignedPortWrites;
                     o["unassigned_mmio_reads"] = c.UnassignedMmioReads;
                     o["unassigned_mmio_writes"] = c.UnassignedMmioWrites;
+                    o["exits"] = new JsonObject(c.Exits.OrderBy(e => e.Key).Select(e => KeyValuePair.Create(e.Key, (JsonNode?)e.Value)));
+                    o["accesses"] = new JsonObject(c.Accesses.OrderBy(a => a.Key).Select(a => KeyValuePair.Create(a.Key,
+                        (JsonNode?)new JsonObject { ["reads"] = a.Value.Reads, ["writes"] = a.Value.Writes })));
                 }
             result["vcpus"] = vcpus;
             var irqs = new JsonObject();

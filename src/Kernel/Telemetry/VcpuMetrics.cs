@@ -17,6 +17,10 @@ public enum ExitReason
     Interrupt,
     /// <summary>Kicked out of its run loop (a command, an INIT, a wake-up).</summary>
     Kick,
+    /// <summary>PAUSE, with bhyve's pause_exit capability on.</summary>
+    Pause,
+    /// <summary>An instruction retired with the mtrap_exit capability on (one exit per instruction).</summary>
+    Mtrap,
 }
 
 /// <summary>One device's access counts from one vCPU.</summary>
@@ -36,7 +40,7 @@ public sealed class DeviceAccessCounter(string device)
 /// </summary>
 public sealed class VcpuMetrics
 {
-    public const int ExitReasonCount = (int)ExitReason.Kick + 1;
+    public const int ExitReasonCount = (int)ExitReason.Mtrap + 1;
 
     public string Vm { get; }
     public int Vcpu { get; }
