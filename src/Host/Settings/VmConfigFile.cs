@@ -159,7 +159,7 @@ public static partial class VmConfigFile
                         var device = (d as YamlScalarNode)?.Value;
                         if (string.IsNullOrEmpty(device)) throw Error(fileName, d, "a supervision key must be a device name, NAME* or *");
                         if (p is not YamlScalarNode { Value: { } text } || !DeviceSupervision.TryParsePolicy(text, out var policy))
-                            throw Error(fileName, p, $"supervision of '{device}': expected stop, resume, restart or escalate");
+                            throw Error(fileName, p, $"supervision of '{device}': expected stop, resume, restart, restart-power-on or escalate");
                         policies[device] = policy;
                     }
                     s = s with { Supervision = new DeviceSupervision(policies) };

@@ -7,8 +7,14 @@ public enum DevicePolicy
     Stop,
     /// <summary>The device keeps its registers and goes on; the message it failed on is lost.</summary>
     Resume,
-    /// <summary>The device is built again from its Props: power-on registers (the RTC keeps its battery-backed CMOS).</summary>
+    /// <summary>
+    /// The device is built again and comes back with the registers it had before the message it failed on (its
+    /// last consistent state), its interrupt lines driven to that state's levels. Devices that cannot save their
+    /// registers (all but the UART, RTC and PIT) restart from power-on state.
+    /// </summary>
     Restart,
+    /// <summary>The device is built again from power-on registers (the RTC keeps its battery-backed CMOS); its lines are re-driven.</summary>
+    RestartPowerOn,
     /// <summary>The VM is suspended and a state dump written; the device is kept as it was, so `ctl resume` goes on.</summary>
     Escalate,
 }
@@ -40,6 +46,14 @@ public sealed record DeviceSupervision(IReadOnlyDictionary<string, DevicePolicy>
         return policy;
     }
 
-    public static bool TryParsePolicy(string text, out DevicePolicy policy) =>
-        Enum.TryParse(text, ignoreCase: true, out policy) && Enum.IsDefined(policy) && !int.TryParse(text, out _);
+    /// <summary>The policies by their names in config files and `stats`.</summary>
+    public static readonly IReadOnlyDictionary<string, DevicePolicy> Names = new Dictionary<string, DevicePolicy>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["stop"] = DevicePolicy.Stop, ["resume"] = DevicePolicy.Resume, ["restart"] = DevicePolicy.Restart,
+        ["restart-power-on"] = DevicePolicy.RestartPowerOn, ["escalate"] = DevicePolicy.Escalate,
+    };
+
+    public static bool TryParsePolicy(string text, out DevicePolicy policy) => Names.TryGetValue(text, out policy);
+
+    public static string NameOf(DevicePolicy policy) => Names.First(kv => kv.Value == policy).Key;
 }

@@ -32,7 +32,7 @@ public sealed partial class VmSupervisor
             }
             // This runs while the supervisor handles the failure: the rest waits for a message of its own.
             vm.Self.Tell(new DeviceFailed(name, policy, $"{exception.GetType().Name}: {exception.Message}"));
-            return policy == DevicePolicy.Restart ? Directive.Restart : Directive.Resume;
+            return policy is DevicePolicy.Restart or DevicePolicy.RestartPowerOn ? Directive.Restart : Directive.Resume;
         }
     }
 
@@ -42,7 +42,7 @@ public sealed partial class VmSupervisor
         {
             _deviceFailures.Add(f);
             var log = Context.GetLogger();
-            log.Warning("vm {0}: device {1} failed ({2}); policy {3}", _config.Name, f.Device, f.Error, f.Policy.ToString().ToLowerInvariant());
+            log.Warning("vm {0}: device {1} failed ({2}); policy {3}", _config.Name, f.Device, f.Error, DeviceSupervision.NameOf(f.Policy));
             if (f.Policy != DevicePolicy.Escalate) return;
             // Suspend first, then read every vCPU's registers: the dump shows where the guest stood.
             if (_lifecycle.State == VmState.Running) BeginSuspend(ActorRefs.Nobody);
@@ -92,15 +92,23 @@ public sealed partial class VmSupervisor
             }
             // Kill makes the actor throw ActorKilledException in its own mailbox: a real failure for the strategy.
             child.Tell(Kill.Instance);
-            Sender.Tell(Reply.Success(new JsonObject { ["device"] = m.Device, ["policy"] = _config.Supervision.For(m.Device).ToString().ToLowerInvariant() }));
+            Sender.Tell(Reply.Success(new JsonObject { ["device"] = m.Device, ["policy"] = DeviceSupervision.NameOf(_config.Supervision.For(m.Device)) }));
         });
     }
 
     private readonly List<string> _dumps = new();
 
+    /// <summary>
+    /// The register store of a device whose policy restarts it from its last consistent state (it outlives the
+    /// device's actor instances); null for every other policy, so a device saves its registers only when that
+    /// can matter.
+    /// </summary>
+    private Actorvisor.Actors.Devices.DeviceStateStore? StateFor(string device) =>
+        _config.Supervision.For(device) == DevicePolicy.Restart ? new Actorvisor.Actors.Devices.DeviceStateStore() : null;
+
     /// <summary>Device failures so far, for `stats`.</summary>
     private JsonArray DeviceFailures() => new(_deviceFailures.Select(f => (JsonNode)new JsonObject
     {
-        ["device"] = f.Device, ["policy"] = f.Policy.ToString().ToLowerInvariant(), ["error"] = f.Error,
+        ["device"] = f.Device, ["policy"] = DeviceSupervision.NameOf(f.Policy), ["error"] = f.Error,
     }).ToArray());
 }

@@ -221,7 +221,7 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         if (Faults is { } faults) faults.Timers = timers;
         var isaIrq = _isaIrq;
 
-        var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console), "uart-0");
+        var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console, StateFor("uart-0")), "uart-0");
         _console = uart;
         if (Scheduler is { } scheduler) scheduler.DeliverInput = data => uart.Tell(new UartProtocol.HostInput(data));
         var bus = IoBus<IActorRef>.Empty
@@ -230,9 +230,9 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
             .AddPio(PicRegisters.ElcrPort, PicRegisters.ElcrCount, pic)
             .AddMmio(IoApicRegisters.DefaultBase, IoApicRegisters.WindowSize, ioapic)
             .AddPio(Com1Port, UartRegisters.RegisterCount, uart);
-        var pit = Spawn(PitActor.Props(isaIrq, TimersOf(timers, "pit")), "pit");
+        var pit = Spawn(PitActor.Props(isaIrq, TimersOf(timers, "pit"), StateFor("pit")), "pit");
         var below4G = Math.Min(_memory.RamSize, GuestMemory.PciHoleStart);
-        var rtc = Spawn(RtcActor.Props(isaIrq, TimersOf(timers, "rtc"), below4G, _memory.RamSize - below4G, VcpuCount, _persistent?.Cmos), "rtc");
+        var rtc = Spawn(RtcActor.Props(isaIrq, TimersOf(timers, "rtc"), below4G, _memory.RamSize - below4G, VcpuCount, _persistent?.Cmos, StateFor("rtc")), "rtc");
         var i8042 = Spawn(I8042Actor.Props(isaIrq), "i8042");
         var resetControl = Spawn(ResetControlActor.Props(), "reset-control");
         var pm = Spawn(AcpiPmActor.Props(isaIrq, TimersOf(timers, "acpi-pm")), "acpi-pm");

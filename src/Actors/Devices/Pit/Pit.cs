@@ -20,7 +20,7 @@ public sealed class Pit
 
     private readonly TimeProvider _clock;
     private readonly IEdgeIrqLine _irq0;
-    private readonly long _epoch;
+    private long _epoch;
     private readonly long _minimumInterval;
     private readonly PitCounter[] _counters = [new(gate: true), new(gate: true), new(gate: false)];
     private byte _portB;
@@ -177,5 +177,22 @@ public sealed class Pit
         _portB = 0;
         _irqDeliveredTick = tick;
         _lastPulse = null;
+    }
+
+    public PitState Save() => new(_epoch, _portB, _irqDeliveredTick, _lastPulse, Irq0Pulses, CoalescedIrq0Edges,
+        _counters[0].Save(), _counters[1].Save(), _counters[2].Save());
+
+    /// <summary>A PIT in a state <see cref="Save"/> made on the same clock: it counts on from there; OUT0 edges due meanwhile come with the next timer.</summary>
+    public static Pit Restore(PitState s, TimeProvider clock, IEdgeIrqLine? irq0 = null, TimeSpan? minimumIrqInterval = null)
+    {
+        var pit = new Pit(clock, irq0, minimumIrqInterval)
+        {
+            _epoch = s.Epoch, _portB = s.PortB, _irqDeliveredTick = s.IrqDeliveredTick, _lastPulse = s.LastPulse,
+            Irq0Pulses = s.Irq0Pulses, CoalescedIrq0Edges = s.CoalescedIrq0Edges,
+        };
+        pit._counters[0] = PitCounter.Restore(s.Counter0);
+        pit._counters[1] = PitCounter.Restore(s.Counter1);
+        pit._counters[2] = PitCounter.Restore(s.Counter2);
+        return pit;
     }
 }

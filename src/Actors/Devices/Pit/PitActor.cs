@@ -17,13 +17,19 @@ public sealed class PitActor : ReceiveActor
 
     private readonly Pit _pit;
     private readonly DeviceTimer _timer;
+    private readonly DeviceStateStore? _state;
 
-    public static Props Props(IActorRef isaTarget, ITimerService timers) =>
-        Akka.Actor.Props.Create(() => new PitActor(isaTarget, timers));
+    /// <param name="state">Where the registers are kept after each message, for a restart from the last consistent
+    /// state; null: a restart is from power-on state.</param>
+    public static Props Props(IActorRef isaTarget, ITimerService timers, DeviceStateStore? state = null) =>
+        Akka.Actor.Props.Create(() => new PitActor(isaTarget, timers, state));
 
-    public PitActor(IActorRef isaTarget, ITimerService timers)
+    public PitActor(IActorRef isaTarget, ITimerService timers, DeviceStateStore? state = null)
     {
-        _pit = new Pit(timers.Clock, new MessageIrqLine(isaTarget, Irq, Self));
+        _state = state;
+        var line = new MessageIrqLine(isaTarget, Irq, Self);
+        // OUT0 is an edge source: a restored PIT has no level to drive; its next edge is armed at start.
+        _pit = state?.LastAs<PitState>() is { } saved ? Pit.Restore(saved, timers.Clock, line) : new Pit(timers.Clock, line);
         _timer = new DeviceTimer(timers, Self);
 
         Receive<PioRead>(m =>
@@ -63,6 +69,13 @@ public sealed class PitActor : ReceiveActor
     }
 
     private void Rearm() => _timer.Arm(_pit.NextDeadline());
+
+    /// <summary>
+    /// A message handled without throwing leaves consistent registers: they are what a restart comes back to. A read
+    /// the device failed on is answered with all ones, so the vCPU does not wait out its timeout.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message) =>
+        DeviceSnapshots.Receive(() => base.AroundReceive(receive, message), message, Sender, Self, _state, () => _pit.Save());
 
     protected override void PreStart() => Rearm();
 

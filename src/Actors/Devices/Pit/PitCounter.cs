@@ -345,4 +345,37 @@ internal sealed class PitCounter
     /// <summary>BCD digits to binary; nibbles above 9 count as their binary value (the chip's behaviour is undefined).</summary>
     public static int FromBcd(int bcd) =>
         (bcd & 0xF) + ((bcd >> 4) & 0xF) * 10 + ((bcd >> 8) & 0xF) * 100 + ((bcd >> 12) & 0xF) * 1000;
+
+    public PitCounterState Save() => new(
+        ModeBits, (byte)AccessMode, BcdMode, Gate, _count, _hasCount, _counting, _loadTick, _frozenElapsed, _triggered,
+        _pendingCount, _pendingTick, _loadPendingUntil, _idleOut, _idleValue, _latchedCount, _latchedStatus,
+        _readMsbNext, _writeMsbNext, _writeLsb);
+
+    /// <summary>A counter in a saved state; fields out of the chip's range are brought into it (a state is input too).</summary>
+    public static PitCounter Restore(PitCounterState s)
+    {
+        var c = new PitCounter(s.Gate)
+        {
+            ModeBits = (byte)(s.ModeBits & 7),
+            AccessMode = s.AccessMode is >= 1 and <= 3 ? (Access)s.AccessMode : Access.LsbThenMsb,
+            BcdMode = s.BcdMode,
+        };
+        c._count = s.Count & 0xFFFF;
+        c._hasCount = s.HasCount;
+        c._counting = s.Counting;
+        c._loadTick = s.LoadTick;
+        c._frozenElapsed = s.FrozenElapsed;
+        c._triggered = s.Triggered;
+        c._pendingCount = s.PendingCount is { } p ? p & 0xFFFF : null;
+        c._pendingTick = s.PendingTick;
+        c._loadPendingUntil = s.LoadPendingUntil;
+        c._idleOut = s.IdleOut;
+        c._idleValue = s.IdleValue & 0xFFFF;
+        c._latchedCount = s.LatchedCount is { } l ? l & 0xFFFF : null;
+        c._latchedStatus = s.LatchedStatus;
+        c._readMsbNext = s.ReadMsbNext;
+        c._writeMsbNext = s.WriteMsbNext;
+        c._writeLsb = s.WriteLsb;
+        return c;
+    }
 }

@@ -425,4 +425,34 @@ public sealed class Rtc
         _evaluatedTicks = GuestTicks;
         DriveLine();
     }
+
+    /// <summary>Every register as it stands between two accesses (copies), for <see cref="RestoreState"/>.</summary>
+    public RtcState SaveState() => new(
+        new(_offset, _dayOfWeekAdjust, _a, _b, (byte[])_ram.Clone(), (byte[])_extended.Clone()),
+        _index, _extendedIndex, NmiDisabled, _c, _line, Interrupts, (byte[])_setRegisters.Clone(), _evaluatedTicks, _heldTicks);
+
+    /// <summary>
+    /// Takes a state <see cref="SaveState"/> made on the same clock: the chip carries on as if never stopped,
+    /// flags that came due meanwhile are raised at the next evaluation. The line is driven to the restored
+    /// level even when it seems unchanged: the wire belongs to a new actor and the old one may have left it otherwise.
+    /// </summary>
+    public void RestoreState(RtcState state)
+    {
+        state.Cmos.Bank0.AsSpan(0, Math.Min(BankSize, state.Cmos.Bank0.Length)).CopyTo(_ram);
+        state.Cmos.Bank1.AsSpan(0, Math.Min(BankSize, state.Cmos.Bank1.Length)).CopyTo(_extended);
+        _offset = state.Cmos.Offset;
+        _dayOfWeekAdjust = ((state.Cmos.DayOfWeekAdjust % 7) + 7) % 7;
+        _a = (byte)(state.Cmos.A & ~AUpdateInProgress);
+        _b = state.Cmos.B;
+        _index = (byte)(state.Index & IndexMask);
+        _extendedIndex = (byte)(state.ExtendedIndex & IndexMask);
+        NmiDisabled = state.NmiDisabled;
+        _c = state.C;
+        state.SetRegisters.AsSpan(0, Math.Min(_setRegisters.Length, state.SetRegisters.Length)).CopyTo(_setRegisters);
+        _evaluatedTicks = state.EvaluatedTicks;
+        _heldTicks = state.HeldTicks;
+        Interrupts = state.Interrupts;
+        _line = (_c & CInterruptRequest) != 0;
+        _irq.Set(_line);
+    }
 }

@@ -20,21 +20,40 @@ public sealed class RtcActor : ReceiveActor
     private readonly Rtc _rtc;
     private readonly DeviceTimer _timer;
     private readonly CmosStore? _cmos;
+    private readonly DeviceStateStore? _state;
+    private readonly MessageIrqLine _line;
+    /// <summary>Built from a saved state, whose restore has driven the line already.</summary>
+    private readonly bool _restored;
 
     /// <param name="ramBelow4G">Guest RAM below the PCI hole, for the BIOS memory-size bytes.</param>
     /// <param name="ramAbove4G">Guest RAM from 4 GiB up.</param>
     /// <param name="cmos">The battery-backed state shared across VM instances; null for none (power-on every time).</param>
+    /// <param name="state">Where all registers are kept after each message, for a restart from the last consistent
+    /// state; null: a restart is from power-on state (with the CMOS the <paramref name="cmos"/> store keeps).</param>
     public static Props Props(IActorRef isaTarget, ITimerService timers, ulong ramBelow4G, ulong ramAbove4G, int cpus,
-        CmosStore? cmos = null) =>
-        Akka.Actor.Props.Create(() => new RtcActor(isaTarget, timers, ramBelow4G, ramAbove4G, cpus, cmos));
+        CmosStore? cmos = null, DeviceStateStore? state = null) =>
+        Akka.Actor.Props.Create(() => new RtcActor(isaTarget, timers, ramBelow4G, ramAbove4G, cpus, cmos, state));
 
-    public RtcActor(IActorRef isaTarget, ITimerService timers, ulong ramBelow4G, ulong ramAbove4G, int cpus, CmosStore? cmos)
+    public RtcActor(IActorRef isaTarget, ITimerService timers, ulong ramBelow4G, ulong ramAbove4G, int cpus, CmosStore? cmos,
+        DeviceStateStore? state = null)
     {
-        _rtc = new Rtc(timers.Clock, new MessageIrqLine(isaTarget, Irq, Self));
+        _line = new MessageIrqLine(isaTarget, Irq, Self);
+        _rtc = new Rtc(timers.Clock, _line);
         _cmos = cmos;
-        if (cmos?.Current is { } saved) _rtc.RestoreCmos(saved);
-        // The memory-size bytes describe this VM, whatever an earlier one left there.
-        _rtc.SetMemorySize(ramBelow4G, ramAbove4G, cpus);
+        _state = state;
+        if (state?.LastAs<RtcState>() is { } registers)
+        {
+            _restored = true;
+            _rtc.RestoreState(registers);
+            // The failed instance stored its CMOS as it stopped, perhaps mid-message: the battery keeps this one.
+            cmos?.Store(_rtc.SaveCmos());
+        }
+        else
+        {
+            if (cmos?.Current is { } saved) _rtc.RestoreCmos(saved);
+            // The memory-size bytes describe this VM, whatever an earlier one left there.
+            _rtc.SetMemorySize(ramBelow4G, ramAbove4G, cpus);
+        }
         _timer = new DeviceTimer(timers, Self);
 
         Receive<PioRead>(m =>
@@ -88,6 +107,20 @@ public sealed class RtcActor : ReceiveActor
     private const string NvramRange = "NVRAM offsets are 0x0e-0xff except the century byte 0x32 (0x00-0x0d are the clock's registers: use rtc-time)";
 
     private void Rearm() => _timer.Arm(_rtc.NextDeadline());
+
+    /// <summary>
+    /// A message handled without throwing leaves consistent registers: they are what a restart comes back to. A read
+    /// the device failed on is answered with all ones, so the vCPU does not wait out its timeout.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message) =>
+        DeviceSnapshots.Receive(() => base.AroundReceive(receive, message), message, Sender, Self, _state, () => _rtc.SaveState());
+
+    /// <summary>The failed instance may have left IRQ 8 either way: drive it to this instance's level.</summary>
+    protected override void PostRestart(Exception reason)
+    {
+        base.PostRestart(reason);
+        if (!_restored) _line.Set(_rtc.IrqLevel);
+    }
 
     protected override void PreStart() => Rearm();
 

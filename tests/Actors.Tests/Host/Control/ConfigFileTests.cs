@@ -75,7 +75,7 @@ public class ConfigFileTests : IDisposable
     [InlineData("kernel: [a, b]", "'kernel' must be a single value")]
     [InlineData("name: 'unterminated", "not valid YAML")]
     [InlineData("- just\n- a list", "expected a mapping")]
-    [InlineData("supervision:\n  uart-0: reboot", "supervision of 'uart-0': expected stop, resume, restart or escalate")]
+    [InlineData("supervision:\n  uart-0: reboot", "supervision of 'uart-0': expected stop, resume, restart, restart-power-on or escalate")]
     [InlineData("supervision: restart", "'supervision' must map device names to policies")]
     public void BadFilesAreRefusedWithTheLineAndTheProblem(string yaml, string expected) => Assert.Contains(expected, Error(yaml));
 

@@ -24,6 +24,8 @@ public class DeviceSupervisionTests : TestKit
         Assert.Equal(DevicePolicy.Escalate, s.For("rtc"));
         Assert.Equal(DevicePolicy.Stop, DeviceSupervision.Default.For("rtc"));
         Assert.True(DeviceSupervision.TryParsePolicy("Restart", out var p) && p == DevicePolicy.Restart);
+        Assert.True(DeviceSupervision.TryParsePolicy("restart-power-on", out var powerOn) && powerOn == DevicePolicy.RestartPowerOn);
+        Assert.Equal("restart-power-on", DeviceSupervision.NameOf(DevicePolicy.RestartPowerOn));
         Assert.False(DeviceSupervision.TryParsePolicy("reboot", out _));
         Assert.False(DeviceSupervision.TryParsePolicy("2", out _));
     }
