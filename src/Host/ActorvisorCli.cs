@@ -143,8 +143,18 @@ public static partial class ActorvisorCli
                     NoReboot = parse.GetResult(noReboot) is { Implicit: false } ? parse.GetValue(noReboot) : null,
                     Modules = Given(module) is { Length: > 0 } m ? m : null,
                     Devices = Given(device) is { Length: > 0 } d ? d.Select(x => DeviceSpec.TryParse(x, out _)!).ToArray() : null,
+                    Deterministic = parse.GetResult(deterministic) is { Implicit: false } ? parse.GetValue(deterministic) : null,
+                    Record = Given(record), Replay = Given(replay), Faults = Given(faults), FaultSeed = Given(faultSeed),
+                    Slots = Given(pci.Slot) is { Length: > 0 } sl ? sl : null,
+                    Disks = Given(pci.Disk) is { Length: > 0 } dk ? dk : null,
+                    Rng = parse.GetResult(pci.Rng) is { Implicit: false } ? parse.GetValue(pci.Rng) : null,
+                    Nets = Given(pci.Net) is { Length: > 0 } nt ? nt : null,
                 };
-                return Settings.ConfigRun.Run(configPath, flags, stdout, stderr, stdin, parse.GetValue(stats), parse.GetValue(runDir));
+                var processFlags = telemetry.Given(parse, new Settings.ProcessSettings
+                {
+                    Stats = parse.GetResult(stats) is { Implicit: false } ? parse.GetValue(stats) : null, RunDir = Given(runDir),
+                });
+                return Settings.ConfigRun.Run(configPath, flags, processFlags, stdout, stderr, stdin);
             }
             var kernelPath = parse.GetValue(kernel);
             var initrdPath = parse.GetValue(initrd);

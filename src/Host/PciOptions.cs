@@ -50,6 +50,13 @@ public sealed class PciOptions
             ? PciDeviceSpec.Resolve(specs, VirtioDeviceCatalog.IsKnown, out error)
             : null;
 
+    /// <summary>The PCI functions these values ask for, placed and checked as the flags are (a config file's keys use it too).</summary>
+    public static IReadOnlyList<PciDeviceSpec>? Resolve(IReadOnlyList<string>? slots, IReadOnlyList<string>? disks, bool rng,
+        IReadOnlyList<string>? nets, out string? error) =>
+        Specs(slots?.ToArray(), disks?.ToArray(), rng, nets?.ToArray(), out error) is { } specs
+            ? PciDeviceSpec.Resolve(specs, VirtioDeviceCatalog.IsKnown, out error)
+            : null;
+
     private static List<PciDeviceSpec>? Specs(string[]? slots, string[]? disks, bool rng, string[]? nets, out string? error)
     {
         error = null;

@@ -29,10 +29,21 @@ public sealed class ConfigFileException(string message) : Exception(message);
 /// </summary>
 public static partial class VmConfigFile
 {
+    /// <summary>A VM's keys: `run`'s per-VM flags by their long names (<c>slot</c> is <c>-s</c>), and <c>supervision</c>.</summary>
     public static readonly string[] Keys =
-        ["name", "kernel", "initrd", "memory", "cpus", "cmdline", "module", "device", "serial", "no-reboot", "supervision"];
+        ["name", "kernel", "initrd", "memory", "cpus", "cmdline", "module", "device", "serial", "no-reboot", "supervision",
+         "deterministic", "record", "replay", "faults", "fault-seed", "slot", "disk", "rng", "net"];
 
-    public static IReadOnlyList<VmSettings> Load(string path)
+    /// <summary>The process's keys (top level, also beside <c>vms:</c>): `run`'s flags that are not per VM.</summary>
+    public static readonly string[] ProcessKeys =
+        ["stats", "run-dir", "trace", "trace-sample", "otlp", "otlp-protocol", "metrics", "trace-file"];
+
+    /// <summary>A config file: its VMs and the process-wide settings.</summary>
+    public sealed record ConfigFile(IReadOnlyList<VmSettings> Vms, ProcessSettings Process);
+
+    public static IReadOnlyList<VmSettings> Load(string path) => LoadFile(path).Vms;
+
+    public static ConfigFile LoadFile(string path)
     {
         string text;
         try
@@ -43,10 +54,13 @@ public static partial class VmConfigFile
         {
             throw new ConfigFileException($"{path}: {e.Message}");
         }
-        return Parse(text, Path.GetDirectoryName(Path.GetFullPath(path))!, path);
+        return ParseFile(text, Path.GetDirectoryName(Path.GetFullPath(path))!, path);
     }
 
-    public static IReadOnlyList<VmSettings> Parse(string yaml, string baseDirectory, string fileName)
+    public static IReadOnlyList<VmSettings> Parse(string yaml, string baseDirectory, string fileName) =>
+        ParseFile(yaml, baseDirectory, fileName).Vms;
+
+    public static ConfigFile ParseFile(string yaml, string baseDirectory, string fileName)
     {
         var stream = new YamlStream();
         try
@@ -62,10 +76,11 @@ public static partial class VmConfigFile
         if (stream.Documents.Count > 1) throw Error(fileName, stream.Documents[1].RootNode, "one YAML document expected");
 
         var entries = new List<(VmSettings Settings, YamlNode Node)>();
+        var process = ParseProcess(root, baseDirectory, fileName);
         if (root.Children.Keys.OfType<YamlScalarNode>().Any(k => k.Value == "vms"))
         {
-            if (root.Children.Count != 1)
-                throw Error(fileName, root, "with 'vms:', every setting belongs to a VM in the list");
+            if (root.Children.Keys.OfType<YamlScalarNode>().FirstOrDefault(k => k.Value != "vms" && Array.IndexOf(ProcessKeys, k.Value) < 0) is { } stray)
+                throw Error(fileName, stray, $"with 'vms:', every VM setting belongs to a VM in the list; only {string.Join(", ", ProcessKeys)} stand beside it");
             if (root.Children[new YamlScalarNode("vms")] is not YamlSequenceNode list || list.Children.Count == 0)
                 throw Error(fileName, root, "'vms' must be a non-empty list of VMs");
             foreach (var item in list.Children)
@@ -74,7 +89,7 @@ public static partial class VmConfigFile
                 entries.Add((ParseVm(vm, baseDirectory, fileName), vm));
             }
         }
-        else entries.Add((ParseVm(root, baseDirectory, fileName), root));
+        else entries.Add((ParseVm(root, baseDirectory, fileName, topLevel: true), root));
 
         if (entries.Count > 1)
         {
@@ -85,17 +100,62 @@ public static partial class VmConfigFile
                 if (!names.Add(s.Name)) throw Error(fileName, node, $"two VMs are named '{s.Name}'");
             }
         }
-        return entries.Select(e => e.Settings).ToArray();
+        return new ConfigFile(entries.Select(e => e.Settings).ToArray(), process);
     }
 
-    private static VmSettings ParseVm(YamlMappingNode vm, string baseDirectory, string fileName)
+    /// <summary>The process keys of the top-level mapping.</summary>
+    private static ProcessSettings ParseProcess(YamlMappingNode root, string baseDirectory, string fileName)
+    {
+        var p = new ProcessSettings();
+        foreach (var (keyNode, value) in root.Children)
+        {
+            var key = (keyNode as YamlScalarNode)?.Value;
+            if (key is null || Array.IndexOf(ProcessKeys, key) < 0) continue;
+            var text = value is YamlScalarNode { Value: { Length: > 0 } v } ? v : throw Error(fileName, value, $"'{key}' must be a single value");
+            p = key switch
+            {
+                "stats" => p with { Stats = Bool(fileName, value, key, text) },
+                "run-dir" => p with { RunDir = Resolve(baseDirectory, text) },
+                "trace" => p with { Trace = text },
+                "trace-sample" => p with
+                {
+                    TraceSample = double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var r)
+                        ? r : throw Error(fileName, value, $"trace-sample '{text}': expected a ratio between 0 and 1"),
+                },
+                "otlp" => p with { Otlp = text },
+                "otlp-protocol" => p with { OtlpProtocol = text },
+                "metrics" => p with { Metrics = text },
+                "trace-file" => p with { TraceFile = Resolve(baseDirectory, text) },
+                _ => p,
+            };
+        }
+        // Checked as the flags are, so a bad value names its line now rather than failing the run later.
+        p.Telemetry(out var error);
+        if (error is not null) throw Error(fileName, root, error);
+        return p;
+    }
+
+    private static bool Bool(string fileName, YamlNode node, string key, string text) => text switch
+    {
+        "true" or "yes" or "on" => true,
+        "false" or "no" or "off" => false,
+        _ => throw Error(fileName, node, $"{key} '{text}': expected true or false"),
+    };
+
+    private static string Resolve(string baseDirectory, string path) =>
+        Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(baseDirectory, path));
+
+    private static VmSettings ParseVm(YamlMappingNode vm, string baseDirectory, string fileName, bool topLevel = false)
     {
         var s = new VmSettings();
         foreach (var (keyNode, value) in vm.Children)
         {
             var key = (keyNode as YamlScalarNode)?.Value;
+            if (topLevel && key is not null && Array.IndexOf(ProcessKeys, key) >= 0) continue;
             if (key is null || Array.IndexOf(Keys, key) < 0)
-                throw Error(fileName, keyNode, $"unknown key '{key}'; known: {string.Join(", ", Keys)}");
+                throw Error(fileName, keyNode, Array.IndexOf(ProcessKeys, key) >= 0
+                    ? $"'{key}' is a setting of the whole process: give it at the top level, beside 'vms'"
+                    : $"unknown key '{key}'; known: {string.Join(", ", Keys)}, and at the top level {string.Join(", ", ProcessKeys)}");
             string Scalar()
             {
                 if (value is YamlScalarNode { Value: { } v } && v.Length > 0) return v;
@@ -165,19 +225,53 @@ public static partial class VmConfigFile
                     s = s with { Supervision = new DeviceSupervision(policies) };
                     break;
                 case "no-reboot":
+                    s = s with { NoReboot = Bool(fileName, value, key, Scalar()) };
+                    break;
+                case "deterministic":
+                    s = s with { Deterministic = Bool(fileName, value, key, Scalar()) };
+                    break;
+                case "rng":
+                    s = s with { Rng = Bool(fileName, value, key, Scalar()) };
+                    break;
+                case "record":
+                    s = s with { Record = Resolve(Scalar()) };
+                    break;
+                case "replay":
+                    s = s with { Replay = Resolve(Scalar()) };
+                    break;
+                case "faults":
+                    s = s with { Faults = Resolve(Scalar()) };
+                    break;
+                case "fault-seed":
                     s = s with
                     {
-                        NoReboot = Scalar() switch
-                        {
-                            "true" or "yes" or "on" => true,
-                            "false" or "no" or "off" => false,
-                            var b => throw Error(fileName, value, $"no-reboot '{b}': expected true or false"),
-                        },
+                        FaultSeed = ulong.TryParse(Scalar(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seed)
+                            ? seed : throw Error(fileName, value, $"fault-seed '{Scalar()}': expected a whole number"),
                     };
+                    break;
+                case "slot":
+                    s = s with { Slots = List().Select(x => ResolveSlot(x, Resolve, fileName, value)).ToArray() };
+                    break;
+                case "disk":
+                    s = s with { Disks = List().Select(d => d.StartsWith(',') ? d : Resolve(d.Split(',', 2)[0]) + (d.Contains(',') ? "," + d.Split(',', 2)[1] : "")).ToArray() };
+                    break;
+                case "net":
+                    s = s with { Nets = List() };
                     break;
             }
         }
         return s;
+    }
+
+    /// <summary>A slot spec with a virtio-blk image path made relative to the file, as every path in it.</summary>
+    private static string ResolveSlot(string text, Func<string, string> resolve, string fileName, YamlNode node)
+    {
+        if (PciDeviceSpec.TryParse(text, out var error) is not { } spec) throw Error(fileName, node, $"slot: {error}");
+        if (spec.Device != "virtio-blk" || spec.Options.Length == 0 || spec.Options.StartsWith(',')) return text;
+        var comma = spec.Options.IndexOf(',');
+        var path = comma < 0 ? spec.Options : spec.Options[..comma];
+        if (path.Contains('=')) return text; // a key=value option, not a path
+        return text[..^spec.Options.Length] + resolve(path) + (comma < 0 ? "" : spec.Options[comma..]);
     }
 
     private static ConfigFileException Error(string fileName, YamlNode node, string message) =>

@@ -75,6 +75,17 @@ public sealed class TelemetryCliOptions
         command.Options.Add(_traceFile);
     }
 
+    /// <summary>The telemetry flags given explicitly (null: not given), to lay over a config file's keys.</summary>
+    public Settings.ProcessSettings Given(ParseResult parse, Settings.ProcessSettings others)
+    {
+        T? Given<T>(Option<T> o) => parse.GetResult(o) is { Implicit: false } ? parse.GetValue(o) : default;
+        return others with
+        {
+            Trace = Given(_trace), TraceSample = parse.GetResult(_sample) is { Implicit: false } ? parse.GetValue(_sample) : null,
+            Otlp = Given(_otlp), OtlpProtocol = Given(_otlpProtocol), Metrics = Given(_metrics), TraceFile = Given(_traceFile),
+        };
+    }
+
     /// <summary>The options given (the validators have run, so the parses succeed).</summary>
     public TelemetryOptions Read(ParseResult parse)
     {

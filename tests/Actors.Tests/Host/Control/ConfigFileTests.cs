@@ -71,7 +71,7 @@ public class ConfigFileTests : IDisposable
     [InlineData("vms: []", "'vms' must be a non-empty list")]
     [InlineData("vms:\n  - kernel: a\n  - kernel: b", "each needs a 'name'")]
     [InlineData("vms:\n  - name: x\n  - name: x", "two VMs are named 'x'")]
-    [InlineData("name: a\nvms:\n  - name: b", "every setting belongs to a VM")]
+    [InlineData("name: a\nvms:\n  - name: b", "every VM setting belongs to a VM")]
     [InlineData("kernel: [a, b]", "'kernel' must be a single value")]
     [InlineData("name: 'unterminated", "not valid YAML")]
     [InlineData("- just\n- a list", "expected a mapping")]
