@@ -40,6 +40,14 @@ public sealed class LinuxControlFixture : IDisposable
     public int TicksWhileSuspended { get; }
     public int TicksAfterResume { get; }
     public string SuspendState { get; } = "";
+    /// <summary>`stats` halt exits of vCPU 0: while hlt_exit was off (must not grow) and after it was back on.</summary>
+    public long HaltExitsWhileOff { get; } = -1;
+    public long HaltExitsAfterOn { get; } = -1;
+    /// <summary>The guest's ticks while hlt_exit was off: it runs on, its vCPU polling for its timer interrupts.</summary>
+    public int TicksWhileHltExitOff { get; }
+    public string? GetcapHltExit { get; }
+    /// <summary>After force-reset: the guest booted again (a second kernel banner and ticks after it).</summary>
+    public bool RebootedAfterForceReset { get; }
     public string? Failure { get; }
 
     private readonly ConsoleCapture _console = new();
@@ -75,10 +83,30 @@ public sealed class LinuxControlFixture : IDisposable
             Result(client.Request(new JsonObject { ["verb"] = "inject-nmi", ["cpu"] = 0 }));
             WaitFor(() => Console.Contains("NMI received for unknown reason"), Step, "the guest's NMI message", run);
 
+            // hlt_exit off: Linux idles in HLT, which no longer leaves the run loop; the guest still runs.
+            Result(client.Request(new JsonObject { ["verb"] = "setcap", ["cpu"] = 0, ["cap"] = "hlt_exit", ["value"] = "off" }));
+            GetcapHltExit = Result(client.Request(new JsonObject { ["verb"] = "getcap", ["cpu"] = 0, ["cap"] = "hlt_exit" }))["caps"]!["hlt_exit"]!["value"]!.GetValue<string>();
+            var haltsAtOff = HaltExits(client);
+            var ticksAtOff = Ticks();
+            WaitFor(() => Ticks() >= ticksAtOff + 3, Step, "ticks with hlt_exit off", run);
+            TicksWhileHltExitOff = Ticks() - ticksAtOff;
+            HaltExitsWhileOff = HaltExits(client) - haltsAtOff;
+            Result(client.Request(new JsonObject { ["verb"] = "setcap", ["cpu"] = 0, ["cap"] = "hlt_exit", ["value"] = "on" }));
+            var haltsAtOn = HaltExits(client);
+            Thread.Sleep(1000);
+            HaltExitsAfterOn = HaltExits(client) - haltsAtOn;
+
             Result(client.Request(new JsonObject { ["verb"] = "rtc-time", ["set"] = RtcSetTo }));
             input.Type("go\r"u8.ToArray());
             WaitFor(() => Console.Contains("CONTROL-PROBE-END"), Step, "the end of the probe", run);
-            Result(client.Request(new JsonObject { ["verb"] = "force-poweroff" }));
+
+            // force-reset rebuilds the VM from power-on state, the RTC kept: the same kernel boots again.
+            var probeEnd = Console.Length;
+            Result(client.Request(new JsonObject { ["verb"] = "force-reset" }));
+            WaitFor(() => Console.Length > probeEnd && Console[probeEnd..].Contains("TICK:"), GuestBoot.Limit, "ticks after force-reset", run);
+            RebootedAfterForceReset = Console[probeEnd..].Contains("Linux version");
+            using var again = ControlClient.Connect(socket, Step); // the rebuilt VM's socket
+            Result(again.Request(new JsonObject { ["verb"] = "force-poweroff" }));
             if (!run.Wait(Step)) throw new TimeoutException("the VM did not end after force-poweroff");
             ExitStatus = run.Result;
         }
@@ -96,6 +124,9 @@ public sealed class LinuxControlFixture : IDisposable
             run.Wait(Step);
         }
     }
+
+    private static long HaltExits(ControlClient client) =>
+        Result(client.Request(new JsonObject { ["verb"] = "stats" }))["vcpus"]![0]!["exits"]!["halt"]?.GetValue<long>() ?? 0;
 
     private int Ticks() => Console.Split('\n').Count(l => l.StartsWith("TICK:", StringComparison.Ordinal));
 

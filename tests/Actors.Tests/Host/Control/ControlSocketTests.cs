@@ -119,6 +119,11 @@ public class ControlSocketTests : IDisposable
     {
         var vm = Start("reset");
         Ctl("reset", "rtc-nvram", "0x41", "set", "0x33");
+        Ctl("reset", "rtc-time", "set", "1700000000");
+        // State the reset must undo: a GSI line held high, a vCPU capability.
+        Ctl("reset", "irq", "assert", "9");
+        Ctl("reset", "setcap", "0", "pause_exit", "on");
+        Assert.True(CtlJson("reset", "stats")["irqs"]!["9"]!["level"]!.GetValue<bool>());
         Ctl("reset", "force-reset");
         var until = DateTime.UtcNow + Wait;
         string? value = null;
@@ -129,6 +134,10 @@ public class ControlSocketTests : IDisposable
             Thread.Sleep(50);
         }
         Assert.Equal("0x41: 0x33\n", value);
+        // Power-on state everywhere but in the RTC, whose time and NVRAM the battery keeps.
+        Assert.InRange(CtlJson("reset", "rtc-time")["unix"]!.GetValue<long>(), 1_700_000_000, 1_700_000_000 + 60);
+        Assert.False(CtlJson("reset", "stats")["irqs"]!["9"]?["level"]?.GetValue<bool>() ?? false);
+        Assert.Equal("off", CtlJson("reset", "getcap", "0", "pause_exit")["caps"]!["pause_exit"]!["value"]!.GetValue<string>());
         Assert.Contains("actorvisor: force-reset from the control socket; resetting the VM", vm.Stderr.ToString());
         Ctl("reset", "force-poweroff");
         Assert.Equal(1, Finish(vm));
