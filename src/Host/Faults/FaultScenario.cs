@@ -20,6 +20,34 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
     /// <exception cref="FormatException">The file is not a valid scenario; the message says where and why.</exception>
     public static FaultScenario Load(string path) => Parse(File.ReadAllText(path), path);
 
+    /// <summary>Several files as one scenario: their rules in order (names must stay unique), the first seed given.</summary>
+    public static FaultScenario LoadAll(IEnumerable<string> paths)
+    {
+        var all = paths.Select(Load).ToArray();
+        var names = new HashSet<string>();
+        foreach (var r in all.SelectMany(s => s.Rules))
+            if (!names.Add(r.Name)) throw new FormatException($"two rules are named '{r.Name}' in {string.Join(", ", paths)}");
+        return new FaultScenario(all.Select(s => s.Seed).FirstOrDefault(s => s is not null), all.SelectMany(s => s.Rules).ToArray());
+    }
+
+    /// <summary>
+    /// Each rule of a scenario file as its keys and values, as `ctl NAME faults add KEY=VALUE ...` takes them:
+    /// a file's rules added to a running VM one by one are the same rules.
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyDictionary<string, string>> RuleMaps(string yaml, string source = "scenario")
+    {
+        Parse(yaml, source); // the same checks as a file given at start
+        var stream = new YamlStream();
+        stream.Load(new StringReader(yaml));
+        var result = new List<IReadOnlyDictionary<string, string>>();
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root) return result;
+        foreach (var (k, v) in root.Children)
+            if (k is YamlScalarNode { Value: "rules" } && v is YamlSequenceNode list)
+                foreach (var item in list.OfType<YamlMappingNode>())
+                    result.Add(item.Children.ToDictionary(e => ((YamlScalarNode)e.Key).Value!, e => ((YamlScalarNode)e.Value).Value!));
+        return result;
+    }
+
     public static FaultScenario Parse(string yaml, string source = "scenario")
     {
         var stream = new YamlStream();
@@ -107,7 +135,8 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
                 XorMask: f.TryGetValue("mask", out var m) ? ParseUnsigned(m, $"{at}: mask") : 0,
                 RandomBit: f.TryGetValue("random-bit", out var rb) && ParseBool(rb, $"{at}: random-bit")),
             "crash" => new FaultAction(FaultVerdict.Crash),
-            _ => throw new FormatException($"{at}: action '{actionText}' is not one of drop, delay, duplicate, replace, corrupt, crash"),
+            "storm" => new FaultAction(FaultVerdict.Storm),
+            _ => throw new FormatException($"{at}: action '{actionText}' is not one of drop, delay, duplicate, replace, corrupt, crash, storm"),
         };
         long? limit = f.TryGetValue("limit", out var l) ? ParseLong(l, $"{at}: limit") : null;
         if (f.TryGetValue("once", out var once) && ParseBool(once, $"{at}: once")) limit = 1;

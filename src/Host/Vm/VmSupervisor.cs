@@ -55,6 +55,7 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
     private GuestMemory? _memory;
     /// <summary>The ISA interrupt router (a mailbox-less reference, released when the VM stops).</summary>
     private IsaIrqRouter? _isaIrq;
+    private IrqStorms? _storms;
     private HostTimerService? _hostTimers;
     /// <summary>The deterministic schedule this VM runs in (it outlives the VM across reboots); null: real time.</summary>
     private DeterministicScheduler? Scheduler => _persistent?.Scheduler;
@@ -218,7 +219,11 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         var lines = Spawn(IrqLinesActor.Props(), "irq-lines");
         _irqLines = lines;
         _isaIrq = new IsaIrqRouter(Context.System, pic, ioapic, apicBus, lines) { Faults = Faults };
-        if (Faults is { } faults) faults.Timers = timers;
+        if (Faults is { } faults)
+        {
+            faults.Timers = timers;
+            _storms = new IrqStorms(faults, _isaIrq);
+        }
         var isaIrq = _isaIrq;
 
         var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console), "uart-0");
@@ -335,6 +340,7 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
         LifecycleTrace.Transition(_config.Name, "ending", "stopped", (_outcome?.Code ?? VmExitCode.Error).ToString());
         _memory?.Dispose();
+        _storms?.Dispose();
         _isaIrq?.Dispose();
         _hostTimers?.Dispose();
     }

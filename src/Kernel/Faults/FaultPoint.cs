@@ -63,6 +63,11 @@ public enum FaultVerdict : byte
     Corrupt,
     /// <summary>Crash the receiving device actor (it fails; its supervisor decides).</summary>
     Crash,
+    /// <summary>
+    /// Not a verdict on an event but a source of them: while the rule is in force (added, engine not paused),
+    /// its GSI is held asserted, a stuck level interrupt that the controllers deliver again after every EOI.
+    /// </summary>
+    Storm,
 }
 
 /// <summary>The verdict and its parameters; <see cref="Rule"/> names the rule that fired (null for Pass).</summary>

@@ -38,6 +38,9 @@ public sealed record FaultTrigger(long After = 0, long Every = 1, double Probabi
 /// <summary>A named rule; with <see cref="InState"/> it applies only while the engine is in that state, and firing moves it to <see cref="ToState"/>.</summary>
 public sealed record FaultRule(string Name, FaultTarget Target, FaultAction Action, FaultTrigger Trigger, string? InState = null, string? ToState = null)
 {
+    /// <summary>The IOAPIC's pin count: a storm names one of its GSIs.</summary>
+    public const int StormGsiLimit = 24;
+
     /// <summary>Problems that make the rule unusable, each naming the rule; empty when it is valid.</summary>
     public IEnumerable<string> Validate(IReadOnlySet<string>? knownDevices = null)
     {
@@ -71,6 +74,18 @@ public sealed record FaultRule(string Name, FaultTarget Target, FaultAction Acti
                 break;
             case FaultVerdict.Crash when kind is FaultKind.Irq or FaultKind.Msi or FaultKind.Timer:
                 yield return $"{at}: crash needs an access to a device (pio.* or mmio.*)";
+                break;
+            case FaultVerdict.Storm when kind is not FaultKind.Irq || Target.From is null || Target.From != Target.To:
+                yield return $"{at}: a storm needs one GSI (gsi: N)";
+                break;
+            case FaultVerdict.Storm when Target.From >= StormGsiLimit:
+                yield return $"{at}: no GSI {Target.From} to storm (the IOAPIC has GSIs 0-{StormGsiLimit - 1})";
+                break;
+            case FaultVerdict.Storm when Target.Device is not null:
+                yield return $"{at}: a storm raises the line itself; it takes no device";
+                break;
+            case FaultVerdict.Storm when Trigger != FaultTrigger.Always || InState is not null || ToState is not null:
+                yield return $"{at}: a storm holds its line from when it is added until it is removed; it takes no trigger or state";
                 break;
         }
     }

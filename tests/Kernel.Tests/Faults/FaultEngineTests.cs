@@ -175,4 +175,26 @@ public class FaultEngineTests
         inner.RunDue();
         Assert.Equal(["early", "late", "plain"], fired);
     }
+
+    [Fact]
+    public void AStormRuleIsASourceNotAVerdictAndItsGsiIsHeldWhileItIsInForce()
+    {
+        var engine = new FaultEngine(1, new FakeTimeProvider());
+        var changes = 0;
+        engine.RulesChanged += () => changes++;
+        var storm = new FaultRule("storm", new FaultTarget(null, FaultKind.Irq, 9, 9), new FaultAction(FaultVerdict.Storm), FaultTrigger.Always);
+        Assert.Empty(storm.Validate());
+        engine.Add(storm);
+        Assert.Equal([9], engine.StormGsis);
+        // Interrupts on the stormed line are not decided by it: they pass, and are not counted.
+        Assert.Equal(FaultVerdict.Pass, engine.Decide(new FaultPoint(FaultKind.Irq, "acpi-pm", 9)).Verdict);
+        Assert.Equal(0, engine.Report().Single().Matched);
+        engine.Pause(true);
+        Assert.Empty(engine.StormGsis);
+        engine.Pause(false);
+        Assert.Equal([9], engine.StormGsis);
+        Assert.True(engine.Remove("storm"));
+        Assert.Empty(engine.StormGsis);
+        Assert.Equal(4, changes);
+    }
 }
