@@ -14,7 +14,7 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
     private static readonly HashSet<string> RuleKeys =
     [
         "name", "device", "kind", "address", "gsi", "action", "delay", "value", "mask", "random-bit",
-        "after", "every", "probability", "limit", "once", "from", "to", "in-state", "to-state",
+        "after", "every", "probability", "limit", "once", "from", "to", "in-state", "to-state", "sectors", "bytes",
     ];
 
     /// <exception cref="FormatException">The file is not a valid scenario; the message says where and why.</exception>
@@ -112,7 +112,7 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
                 throw new FormatException($"{at}: kind '{kindText}' is not one of {string.Join(", ", Enum.GetValues<FaultKind>().Select(FaultPoint.KindName))}");
             kind = k;
         }
-        if (f.ContainsKey("address") && f.ContainsKey("gsi")) throw new FormatException($"{at}: give address or gsi, not both");
+        if (new[] { "address", "gsi", "sectors" }.Count(f.ContainsKey) > 1) throw new FormatException($"{at}: give one of address, gsi and sectors");
         (ulong? from, ulong? to) = (null, null);
         if (f.TryGetValue("gsi", out var gsiText))
         {
@@ -120,7 +120,14 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
             kind = FaultKind.Irq;
             (from, to) = ParseRange(gsiText, $"{at}: gsi");
         }
+        else if (f.TryGetValue("sectors", out var sectorsText))
+        {
+            if (!FaultPoint.IsBlock(kind)) throw new FormatException($"{at}: sectors applies to kinds blk.read and blk.write");
+            (from, to) = ParseRange(sectorsText, $"{at}: sectors");
+        }
         else if (f.TryGetValue("address", out var addressText)) (from, to) = ParseRange(addressText, $"{at}: address");
+        var bytes = f.TryGetValue("bytes", out var bytesText) ? ParseUnsigned(bytesText, $"{at}: bytes") : 0;
+        if (bytes > uint.MaxValue) throw new FormatException($"{at}: bytes {bytes} is too large");
 
         var actionText = f.GetValueOrDefault("action") ?? throw new FormatException($"{at}: a rule needs an action");
         var action = actionText switch
@@ -134,9 +141,10 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
             "corrupt" => new FaultAction(FaultVerdict.Corrupt,
                 XorMask: f.TryGetValue("mask", out var m) ? ParseUnsigned(m, $"{at}: mask") : 0,
                 RandomBit: f.TryGetValue("random-bit", out var rb) && ParseBool(rb, $"{at}: random-bit")),
-            "crash" => new FaultAction(FaultVerdict.Crash),
+            "crash" => new FaultAction(FaultVerdict.Crash, Bytes: (uint)bytes),
             "storm" => new FaultAction(FaultVerdict.Storm),
-            _ => throw new FormatException($"{at}: action '{actionText}' is not one of drop, delay, duplicate, replace, corrupt, crash, storm"),
+            "short" => new FaultAction(FaultVerdict.Short, Bytes: (uint)bytes),
+            _ => throw new FormatException($"{at}: action '{actionText}' is not one of drop, delay, duplicate, replace, corrupt, crash, storm, short"),
         };
         long? limit = f.TryGetValue("limit", out var l) ? ParseLong(l, $"{at}: limit") : null;
         if (f.TryGetValue("once", out var once) && ParseBool(once, $"{at}: once")) limit = 1;

@@ -196,6 +196,7 @@ public sealed class FaultEngine
             FaultVerdict.Replace => new FaultDecision(FaultVerdict.Replace, rule.Name, default, a.Value),
             FaultVerdict.Corrupt => new FaultDecision(FaultVerdict.Corrupt, rule.Name, default,
                 a.RandomBit ? 1UL << _random.NextInt(Math.Clamp(width, 1, 8) * 8) : a.XorMask),
+            FaultVerdict.Short or FaultVerdict.Crash => new FaultDecision(a.Verdict, rule.Name, default, a.Bytes),
             _ => new FaultDecision(a.Verdict, rule.Name, a.Delay),
         };
     }
