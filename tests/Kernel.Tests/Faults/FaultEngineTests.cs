@@ -197,4 +197,24 @@ public class FaultEngineTests
         Assert.Empty(engine.StormGsis);
         Assert.Equal(4, changes);
     }
+
+    [Fact]
+    public void ABlockRequestMatchesASectorRangeItOverlapsAndAShortOrCrashCarriesItsBytes()
+    {
+        var target = new FaultTarget("virtio-blk-*", FaultKind.BlkWrite, 100, 103);
+        FaultPoint Write(ulong sector, ulong bytes) => new(FaultKind.BlkWrite, "virtio-blk-3", sector, bytes);
+        Assert.False(target.Matches(Write(96, 2048)));  // 96-99
+        Assert.True(target.Matches(Write(98, 2048)));   // 98-101
+        Assert.True(target.Matches(Write(103, 512)));
+        Assert.False(target.Matches(Write(104, 512)));
+        Assert.True(target.Matches(Write(100, 0)));     // a flush-like request covers its first sector
+        var engine = new FaultEngine(1, new FakeTimeProvider(),
+        [
+            new FaultRule("short", target, new FaultAction(FaultVerdict.Short, Bytes: 1024), new FaultTrigger(Limit: 1)),
+            new FaultRule("torn", target, new FaultAction(FaultVerdict.Crash, Bytes: 512), FaultTrigger.Always),
+        ]);
+        Assert.Equal(new FaultDecision(FaultVerdict.Short, "short", default, 1024), engine.Decide(Write(100, 4096)));
+        Assert.Equal(new FaultDecision(FaultVerdict.Crash, "torn", default, 512), engine.Decide(Write(100, 4096)));
+        Assert.Equal(FaultVerdict.Pass, engine.Decide(Write(200, 4096)).Verdict);
+    }
 }
