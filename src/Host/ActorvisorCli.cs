@@ -111,10 +111,18 @@ public static partial class ActorvisorCli
         {
             Description = "Deterministic run: give the guest the input logged by --record in FILE, at the same instruction counts (live input is ignored)",
         };
-        var faults = new Option<string>("--faults")
+        var faults = new Option<string[]>("--faults")
         {
-            Description = "Fault rules to inject (a YAML scenario file; see docs/FAULTS.md)",
+            Description = "Fault rules to inject (a YAML scenario file; see docs/FAULTS.md); repeatable, the files' rules in order",
         };
+        var supervise = new Option<string[]>("--supervise")
+        {
+            Description = "DEVICE=POLICY: what to do when a device actor fails (stop, resume, restart, escalate); DEVICE may end in *; repeatable",
+        };
+        supervise.Validators.Add(r =>
+        {
+            if (!DeviceSupervision.TryParse(r.GetValueOrDefault<string[]>() ?? [], out _, out var error)) r.AddError(error!);
+        });
         var faultSeed = new Option<ulong?>("--fault-seed")
         {
             Description = "The seed that decides the faults (default: the file's seed, else random and printed)",
@@ -126,7 +134,7 @@ public static partial class ActorvisorCli
         var runDir = ControlCommands.RunDirOption();
         var run = new Command("run", "Boot a guest and run it until it halts, shuts down, fails or exits through isa-debug-exit")
             { kernel, initrd, memory, cpus, name, cmdline, module, device, serial, noReboot, stats, configFile, runDir,
-              deterministic, record, replay, faults, faultSeed, pci.Slot, pci.Disk, pci.Rng, pci.Net };
+              deterministic, record, replay, faults, faultSeed, supervise, pci.Slot, pci.Disk, pci.Rng, pci.Net };
         run.Validators.Add(r => pci.Validate(r));
         var telemetry = new Telemetry.TelemetryCliOptions();
         telemetry.AddTo(run);
@@ -149,6 +157,7 @@ public static partial class ActorvisorCli
                     Disks = Given(pci.Disk) is { Length: > 0 } dk ? dk : null,
                     Rng = parse.GetResult(pci.Rng) is { Implicit: false } ? parse.GetValue(pci.Rng) : null,
                     Nets = Given(pci.Net) is { Length: > 0 } nt ? nt : null,
+                    Supervision = Given(supervise) is { Length: > 0 } sv && DeviceSupervision.TryParse(sv, out var given, out _) ? given : null,
                 };
                 var processFlags = telemetry.Given(parse, new Settings.ProcessSettings
                 {
@@ -185,7 +194,7 @@ public static partial class ActorvisorCli
             var deterministicRun = parse.GetValue(deterministic) || recordPath is not null || replayPath is not null
                 ? new DeterministicRun(DeterministicRun.DefaultEpoch, recordPath, replayPath)
                 : null;
-            var scenario = parse.GetValue(faults) is { } faultsPath ? Actorvisor.Host.Faults.FaultScenario.Load(faultsPath) : null;
+            var scenario = parse.GetValue(faults) is { Length: > 0 } faultsPaths ? Actorvisor.Host.Faults.FaultScenario.LoadAll(faultsPaths) : null;
             var serialText = parse.GetValue(serial)!;
             using var serialFile = serialText.StartsWith("file:", StringComparison.Ordinal)
                 ? new FileStream(serialText[5..], FileMode.Create, FileAccess.Write, FileShare.Read)
@@ -203,6 +212,7 @@ public static partial class ActorvisorCli
                 Deterministic = deterministicRun,
                 Faults = scenario,
                 FaultSeed = parse.GetValue(faultSeed),
+                Supervision = DeviceSupervision.TryParse(parse.GetValue(supervise) ?? [], out var supervision, out _) ? supervision : DeviceSupervision.Default,
             };
             var telemetryOptions = telemetry.Read(parse);
             using var telemetrySession = telemetryOptions.Any ? Telemetry.TelemetrySession.Start(telemetryOptions) : null;

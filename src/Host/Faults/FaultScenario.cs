@@ -14,11 +14,39 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
     private static readonly HashSet<string> RuleKeys =
     [
         "name", "device", "kind", "address", "gsi", "action", "delay", "value", "mask", "random-bit",
-        "after", "every", "probability", "limit", "once", "from", "to", "in-state", "to-state",
+        "after", "every", "probability", "limit", "once", "from", "to", "in-state", "to-state", "sectors", "bytes",
     ];
 
     /// <exception cref="FormatException">The file is not a valid scenario; the message says where and why.</exception>
     public static FaultScenario Load(string path) => Parse(File.ReadAllText(path), path);
+
+    /// <summary>Several files as one scenario: their rules in order (names must stay unique), the first seed given.</summary>
+    public static FaultScenario LoadAll(IEnumerable<string> paths)
+    {
+        var all = paths.Select(Load).ToArray();
+        var names = new HashSet<string>();
+        foreach (var r in all.SelectMany(s => s.Rules))
+            if (!names.Add(r.Name)) throw new FormatException($"two rules are named '{r.Name}' in {string.Join(", ", paths)}");
+        return new FaultScenario(all.Select(s => s.Seed).FirstOrDefault(s => s is not null), all.SelectMany(s => s.Rules).ToArray());
+    }
+
+    /// <summary>
+    /// Each rule of a scenario file as its keys and values, as `ctl NAME faults add KEY=VALUE ...` takes them:
+    /// a file's rules added to a running VM one by one are the same rules.
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyDictionary<string, string>> RuleMaps(string yaml, string source = "scenario")
+    {
+        Parse(yaml, source); // the same checks as a file given at start
+        var stream = new YamlStream();
+        stream.Load(new StringReader(yaml));
+        var result = new List<IReadOnlyDictionary<string, string>>();
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root) return result;
+        foreach (var (k, v) in root.Children)
+            if (k is YamlScalarNode { Value: "rules" } && v is YamlSequenceNode list)
+                foreach (var item in list.OfType<YamlMappingNode>())
+                    result.Add(item.Children.ToDictionary(e => ((YamlScalarNode)e.Key).Value!, e => ((YamlScalarNode)e.Value).Value!));
+        return result;
+    }
 
     public static FaultScenario Parse(string yaml, string source = "scenario")
     {
@@ -84,7 +112,7 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
                 throw new FormatException($"{at}: kind '{kindText}' is not one of {string.Join(", ", Enum.GetValues<FaultKind>().Select(FaultPoint.KindName))}");
             kind = k;
         }
-        if (f.ContainsKey("address") && f.ContainsKey("gsi")) throw new FormatException($"{at}: give address or gsi, not both");
+        if (new[] { "address", "gsi", "sectors" }.Count(f.ContainsKey) > 1) throw new FormatException($"{at}: give one of address, gsi and sectors");
         (ulong? from, ulong? to) = (null, null);
         if (f.TryGetValue("gsi", out var gsiText))
         {
@@ -92,7 +120,14 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
             kind = FaultKind.Irq;
             (from, to) = ParseRange(gsiText, $"{at}: gsi");
         }
+        else if (f.TryGetValue("sectors", out var sectorsText))
+        {
+            if (!FaultPoint.IsBlock(kind)) throw new FormatException($"{at}: sectors applies to kinds blk.read and blk.write");
+            (from, to) = ParseRange(sectorsText, $"{at}: sectors");
+        }
         else if (f.TryGetValue("address", out var addressText)) (from, to) = ParseRange(addressText, $"{at}: address");
+        var bytes = f.TryGetValue("bytes", out var bytesText) ? ParseUnsigned(bytesText, $"{at}: bytes") : 0;
+        if (bytes > uint.MaxValue) throw new FormatException($"{at}: bytes {bytes} is too large");
 
         var actionText = f.GetValueOrDefault("action") ?? throw new FormatException($"{at}: a rule needs an action");
         var action = actionText switch
@@ -106,8 +141,10 @@ public sealed record FaultScenario(ulong? Seed, IReadOnlyList<FaultRule> Rules)
             "corrupt" => new FaultAction(FaultVerdict.Corrupt,
                 XorMask: f.TryGetValue("mask", out var m) ? ParseUnsigned(m, $"{at}: mask") : 0,
                 RandomBit: f.TryGetValue("random-bit", out var rb) && ParseBool(rb, $"{at}: random-bit")),
-            "crash" => new FaultAction(FaultVerdict.Crash),
-            _ => throw new FormatException($"{at}: action '{actionText}' is not one of drop, delay, duplicate, replace, corrupt, crash"),
+            "crash" => new FaultAction(FaultVerdict.Crash, Bytes: (uint)bytes),
+            "storm" => new FaultAction(FaultVerdict.Storm),
+            "short" => new FaultAction(FaultVerdict.Short, Bytes: (uint)bytes),
+            _ => throw new FormatException($"{at}: action '{actionText}' is not one of drop, delay, duplicate, replace, corrupt, crash, storm, short"),
         };
         long? limit = f.TryGetValue("limit", out var l) ? ParseLong(l, $"{at}: limit") : null;
         if (f.TryGetValue("once", out var once) && ParseBool(once, $"{at}: once")) limit = 1;

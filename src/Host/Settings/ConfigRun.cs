@@ -122,15 +122,15 @@ public static class ConfigRun
             ? new DeterministicRun(DeterministicRun.DefaultEpoch, v.Record, v.Replay)
             : null;
         Actorvisor.Host.Faults.FaultScenario? faults = null;
-        if (v.Faults is { } faultsPath)
+        if (v.Faults is { Length: > 0 } faultsPaths)
         {
             try
             {
-                faults = Actorvisor.Host.Faults.FaultScenario.Load(faultsPath);
+                faults = Actorvisor.Host.Faults.FaultScenario.LoadAll(faultsPaths);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or ArgumentException)
             {
-                error = $"faults {faultsPath}: {e.Message}";
+                error = $"faults {string.Join(", ", faultsPaths)}: {e.Message}";
                 return null;
             }
         }

@@ -240,7 +240,7 @@ public static partial class VmConfigFile
                     s = s with { Replay = Resolve(Scalar()) };
                     break;
                 case "faults":
-                    s = s with { Faults = Resolve(Scalar()) };
+                    s = s with { Faults = List().Select(Resolve).ToArray() };
                     break;
                 case "fault-seed":
                     s = s with

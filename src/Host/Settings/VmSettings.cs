@@ -27,8 +27,8 @@ public sealed record VmSettings
     public bool? Deterministic { get; init; }
     public string? Record { get; init; }
     public string? Replay { get; init; }
-    /// <summary><c>--faults FILE</c> (a scenario) and <c>--fault-seed</c>.</summary>
-    public string? Faults { get; init; }
+    /// <summary><c>--faults FILE</c> (one or more scenario files, their rules in order) and <c>--fault-seed</c>.</summary>
+    public string[]? Faults { get; init; }
     public ulong? FaultSeed { get; init; }
     /// <summary><c>-s</c>/<c>--slot</c> specs, <c>--disk</c>, <c>--rng</c>, <c>--net</c>: each a key of its own.</summary>
     public IReadOnlyList<string>? Slots { get; init; }

@@ -56,4 +56,24 @@ public sealed record DeviceSupervision(IReadOnlyDictionary<string, DevicePolicy>
     public static bool TryParsePolicy(string text, out DevicePolicy policy) => Names.TryGetValue(text, out policy);
 
     public static string NameOf(DevicePolicy policy) => Names.First(kv => kv.Value == policy).Key;
+
+    /// <summary>Policies from <c>DEVICE=POLICY</c> items (<c>--supervise uart-0=restart</c>).</summary>
+    public static bool TryParse(IEnumerable<string> items, out DeviceSupervision supervision, out string? error)
+    {
+        var policies = new Dictionary<string, DevicePolicy>();
+        supervision = Default;
+        error = null;
+        foreach (var item in items)
+        {
+            var eq = item.IndexOf('=');
+            if (eq <= 0 || !TryParsePolicy(item[(eq + 1)..], out var policy))
+            {
+                error = $"--supervise '{item}': expected DEVICE=POLICY with POLICY one of stop, resume, restart, restart-power-on, escalate";
+                return false;
+            }
+            policies[item[..eq]] = policy;
+        }
+        supervision = new DeviceSupervision(policies);
+        return true;
+    }
 }

@@ -29,6 +29,12 @@ public sealed class PciPlatform
     /// <summary>ISA IRQs of the legacy devices (COM1, the SCI, the PS/2 mouse) that PIRQs must not be steered to.</summary>
     public static readonly int[] ReservedIsaIrqs = [4, 9, 12];
 
+    /// <summary>A PCI device's name in fault rules: its kind and slot (<c>virtio-blk-3</c>), with <c>.F</c> for a function other than 0.</summary>
+    public static string FaultName(PciDeviceSpec d) => $"{d.Device}-{d.Slot}" + (d.Function != 0 ? $".{d.Function}" : "");
+
+    /// <summary>The names of the PCI devices, as fault rules name them.</summary>
+    public List<string> DeviceNames { get; } = new();
+
     private PciPlatform(PciWindows windows, PciIntxRouter intx)
     {
         Windows = windows;
@@ -38,8 +44,9 @@ public sealed class PciPlatform
     /// <param name="pic">The 8259 pair (PIRQ levels and ELCR bits).</param>
     /// <param name="ioapic">The IOAPIC (pins 16+).</param>
     /// <param name="deterministic">The deterministic schedule: devices do their host I/O inline (virtio-blk's `sync`).</param>
+    /// <param name="faults">The VM's fault engine: each virtio-blk and virtio-net gets its fault point, named <see cref="FaultName"/>.</param>
     public static PciPlatform Create(IReadOnlyList<PciDeviceSpec> devices, GuestMemory memory, IActorRef pic, IActorRef ioapic,
-        bool deterministic = false)
+        bool deterministic = false, Actorvisor.Kernel.Faults.FaultEngine? faults = null)
     {
         var p = new PciPlatform(PciWindows.For(memory.TopOfRam), new PciIntxRouter(pic, ioapic));
         foreach (var irq in ReservedIsaIrqs) p.Intx.Reserve(irq);
@@ -49,6 +56,13 @@ public sealed class PciPlatform
         {
             var options = deterministic && d.Device == "virtio-blk" ? d.Options + "," + VirtioDeviceOptions.SynchronousOption : d.Options;
             var device = VirtioDeviceCatalog.Create(d.Device, options);
+            var name = FaultName(d);
+            p.DeviceNames.Add(name);
+            if (faults is not null)
+            {
+                if (device is Actorvisor.Actors.Devices.Virtio.Blk.VirtioBlk blk) blk.Faults = new Actorvisor.Actors.Devices.Virtio.Blk.EngineBlockFaults(faults, name);
+                if (device is Actorvisor.Actors.Devices.Virtio.Net.VirtioNet net) net.Faults = new Actorvisor.Actors.Devices.Virtio.Net.EngineNetFaults(faults, name);
+            }
             p._functions[new PciAddress(d.Slot, d.Function)] = new VirtioPciFunction(device, memory);
         }
 

@@ -172,7 +172,7 @@ public sealed partial class VmSupervisor
                 try
                 {
                     var rule = Actorvisor.Host.Faults.FaultScenario.ParseRule(m.Rule!, "faults add");
-                    var problems = rule.Validate(_children.Select(c => c.Path.Name).ToHashSet()).ToArray();
+                    var problems = rule.Validate(FaultDeviceNames()).ToArray();
                     if (problems.Length > 0) return Reply.Fail(string.Join("; ", problems));
                     engine.Add(rule);
                 }

@@ -55,6 +55,11 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
     private GuestMemory? _memory;
     /// <summary>The ISA interrupt router (a mailbox-less reference, released when the VM stops).</summary>
     private IsaIrqRouter? _isaIrq;
+    private IrqStorms? _storms;
+    private IReadOnlyList<string> _pciDeviceNames = [];
+
+    /// <summary>The names fault rules may give: the device actors and the PCI devices.</summary>
+    private HashSet<string> FaultDeviceNames() => _children.Select(c => c.Path.Name).Concat(_pciDeviceNames).ToHashSet();
     private HostTimerService? _hostTimers;
     /// <summary>The deterministic schedule this VM runs in (it outlives the VM across reboots); null: real time.</summary>
     private DeterministicScheduler? Scheduler => _persistent?.Scheduler;
@@ -202,7 +207,8 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         lapics[0].EnterVirtualWireMode();
 
         // PCI bus 0 (its INTx routes feed the firmware tables, so it comes before them).
-        var pci = PciPlatform.Create(_config.PciDevices, _memory, pic, ioapic, deterministic: Scheduler is not null);
+        var pci = PciPlatform.Create(_config.PciDevices, _memory, pic, ioapic, deterministic: Scheduler is not null, faults: Faults);
+        _pciDeviceNames = pci.DeviceNames;
         // What firmware leaves in the BIOS area for any kernel: ACPI tables (Linux finds the IOAPIC, the CPUs,
         // the PM timer, S5 and PCI there) and an MP table; a Linux kernel is also told where the RSDP is.
         var platform = PlatformDescription.Standard(VcpuCount, hpet: true) with
@@ -218,7 +224,11 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         var lines = Spawn(IrqLinesActor.Props(), "irq-lines");
         _irqLines = lines;
         _isaIrq = new IsaIrqRouter(Context.System, pic, ioapic, apicBus, lines) { Faults = Faults };
-        if (Faults is { } faults) faults.Timers = timers;
+        if (Faults is { } faults)
+        {
+            faults.Timers = timers;
+            _storms = new IrqStorms(faults, _isaIrq);
+        }
         var isaIrq = _isaIrq;
 
         var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console, StateFor("uart-0")), "uart-0");
@@ -262,7 +272,7 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         // A rule naming a device this VM does not have is an error the user sees, not a rule that never fires.
         if (Faults is { } engine)
         {
-            var names = _children.Select(c => c.Path.Name).ToHashSet();
+            var names = FaultDeviceNames();
             var problems = engine.Rules.SelectMany(r => r.Validate(names)).ToArray();
             if (problems.Length > 0) throw new Actorvisor.Kernel.Faults.FaultRuleException(string.Join("; ", problems));
         }
@@ -335,6 +345,7 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         _reportTo.Tell(_outcome ?? new VmProtocol.VmExited(_config.Name, VmExitCode.Error, "the VM was stopped from outside before it ended"));
         LifecycleTrace.Transition(_config.Name, "ending", "stopped", (_outcome?.Code ?? VmExitCode.Error).ToString());
         _memory?.Dispose();
+        _storms?.Dispose();
         _isaIrq?.Dispose();
         _hostTimers?.Dispose();
     }

@@ -62,6 +62,20 @@ public sealed class FaultEngine
     /// <summary>Cheap check for the hooks: false when there is no rule (or the engine is paused), so no event is even described.</summary>
     public bool Active => _active;
 
+    /// <summary>Fires after a rule was added or removed, or the engine paused or resumed (on the caller's thread): storms start and end here.</summary>
+    public event Action? RulesChanged;
+
+    /// <summary>The GSIs that storm rules hold asserted now: none while the engine is paused.</summary>
+    public IReadOnlySet<int> StormGsis
+    {
+        get
+        {
+            lock (_lock)
+                return Paused ? new HashSet<int>() : _rules.Where(e => e.Rule.Action.Verdict == FaultVerdict.Storm)
+                    .Select(e => (int)e.Rule.Target.From!.Value).ToHashSet();
+        }
+    }
+
     /// <summary>Fires when a rule fires (on the thread of the event): the telemetry's span event and counter hang here.</summary>
     public event Action<FaultPoint, FaultDecision>? Fired;
 
@@ -74,16 +88,19 @@ public sealed class FaultEngine
             _rules.Add(new Entry(rule));
             Update();
         }
+        NotifyChanged();
     }
 
     public bool Remove(string name)
     {
+        int n;
         lock (_lock)
         {
-            var n = _rules.RemoveAll(e => e.Rule.Name == name);
+            n = _rules.RemoveAll(e => e.Rule.Name == name);
             Update();
-            return n > 0;
         }
+        NotifyChanged();
+        return n > 0;
     }
 
     public void Clear()
@@ -93,6 +110,7 @@ public sealed class FaultEngine
             _rules.Clear();
             Update();
         }
+        NotifyChanged();
     }
 
     public void Pause(bool paused)
@@ -102,6 +120,7 @@ public sealed class FaultEngine
             Paused = paused;
             Update();
         }
+        NotifyChanged();
     }
 
     public IReadOnlyList<FaultRule> Rules
@@ -114,7 +133,21 @@ public sealed class FaultEngine
         lock (_lock) return _rules.Select(e => new FaultRuleReport(e.Rule.Name, e.Matched, e.Fired, e.First, e.Last)).ToArray();
     }
 
-    private void Update() => _active = !Paused && _rules.Count > 0;
+    private void Update()
+    {
+        _active = !Paused && _rules.Count > 0;
+        _changed = true;
+    }
+
+    private bool _changed;
+
+    /// <summary>Tells <see cref="RulesChanged"/> outside the lock, so a handler may read the engine.</summary>
+    private void NotifyChanged()
+    {
+        bool changed;
+        lock (_lock) (changed, _changed) = (_changed, false);
+        if (changed) RulesChanged?.Invoke();
+    }
 
     /// <param name="width">The access's width in bytes, for a random bit flip.</param>
     public FaultDecision Decide(in FaultPoint point, int width = 8)
@@ -135,6 +168,7 @@ public sealed class FaultEngine
         foreach (var e in _rules)
         {
             var rule = e.Rule;
+            if (rule.Action.Verdict == FaultVerdict.Storm) continue; // a source of events, not a verdict on them
             if (rule.InState is { } s && s != State) continue;
             if (!rule.Target.Matches(point)) continue;
             var t = rule.Trigger;
@@ -162,6 +196,7 @@ public sealed class FaultEngine
             FaultVerdict.Replace => new FaultDecision(FaultVerdict.Replace, rule.Name, default, a.Value),
             FaultVerdict.Corrupt => new FaultDecision(FaultVerdict.Corrupt, rule.Name, default,
                 a.RandomBit ? 1UL << _random.NextInt(Math.Clamp(width, 1, 8) * 8) : a.XorMask),
+            FaultVerdict.Short or FaultVerdict.Crash => new FaultDecision(a.Verdict, rule.Name, default, a.Bytes),
             _ => new FaultDecision(a.Verdict, rule.Name, a.Delay),
         };
     }

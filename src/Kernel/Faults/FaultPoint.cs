@@ -10,6 +10,14 @@ public enum FaultKind : byte
     Msi,
     /// <summary>A device timer being armed.</summary>
     Timer,
+    /// <summary>A block device's read request: <see cref="FaultPoint.Address"/> its first sector, <see cref="FaultPoint.Value"/> its bytes.</summary>
+    BlkRead,
+    /// <summary>A block device's write (also flush, discard, write-zeroes) request, addressed as <see cref="BlkRead"/>.</summary>
+    BlkWrite,
+    /// <summary>A frame the guest sends: <see cref="FaultPoint.Address"/> its length.</summary>
+    NetTx,
+    /// <summary>A frame on its way to the guest: <see cref="FaultPoint.Address"/> its length.</summary>
+    NetRx,
 }
 
 /// <summary>
@@ -27,6 +35,10 @@ public readonly record struct FaultPoint(FaultKind Kind, string Device, ulong Ad
         FaultKind.Irq => "irq",
         FaultKind.Msi => "msi",
         FaultKind.Timer => "timer",
+        FaultKind.BlkRead => "blk.read",
+        FaultKind.BlkWrite => "blk.write",
+        FaultKind.NetTx => "net.tx",
+        FaultKind.NetRx => "net.rx",
         _ => kind.ToString(),
     };
 
@@ -44,6 +56,12 @@ public readonly record struct FaultPoint(FaultKind Kind, string Device, ulong Ad
 
     public bool IsRead => Kind is FaultKind.PioRead or FaultKind.MmioRead;
     public bool IsWrite => Kind is FaultKind.PioWrite or FaultKind.MmioWrite;
+
+    public static bool IsBlock(FaultKind? kind) => kind is FaultKind.BlkRead or FaultKind.BlkWrite;
+    public static bool IsNet(FaultKind? kind) => kind is FaultKind.NetTx or FaultKind.NetRx;
+
+    /// <summary>The last sector a block request covers (its first when it moves no data).</summary>
+    public ulong LastSector => Address + Math.Max(1, (Value + 511) / 512) - 1;
 }
 
 /// <summary>What the engine decided for one event.</summary>
@@ -63,9 +81,20 @@ public enum FaultVerdict : byte
     Corrupt,
     /// <summary>Crash the receiving device actor (it fails; its supervisor decides).</summary>
     Crash,
+    /// <summary>
+    /// Not a verdict on an event but a source of them: while the rule is in force (added, engine not paused),
+    /// its GSI is held asserted, a stuck level interrupt that the controllers deliver again after every EOI.
+    /// </summary>
+    Storm,
+    /// <summary>A block request moves only its first <see cref="FaultDecision.Value"/> bytes, then fails (a short read, a torn write).</summary>
+    Short,
 }
 
-/// <summary>The verdict and its parameters; <see cref="Rule"/> names the rule that fired (null for Pass).</summary>
+/// <summary>
+/// The verdict and its parameters; <see cref="Rule"/> names the rule that fired (null for Pass). <see cref="Value"/>
+/// is the replacement, the XOR mask, or for <see cref="FaultVerdict.Short"/> and a block device's
+/// <see cref="FaultVerdict.Crash"/> the bytes moved before the fault.
+/// </summary>
 public readonly record struct FaultDecision(FaultVerdict Verdict, string? Rule = null, TimeSpan Delay = default, ulong Value = 0)
 {
     public static readonly FaultDecision Pass = new(FaultVerdict.Pass);

@@ -10,7 +10,8 @@ public sealed record FaultTarget(string? Device = null, FaultKind? Kind = null, 
     public bool Matches(in FaultPoint p) =>
         (Kind is null || Kind == p.Kind)
         && (Device is null || Glob.Matches(Device, p.Device))
-        && (From is null || p.Address >= From)
+        // A block request matches a sector range it overlaps.
+        && (From is null || (FaultPoint.IsBlock(p.Kind) ? p.LastSector : p.Address) >= From)
         && (To is null || p.Address <= To);
 }
 
@@ -20,7 +21,8 @@ public sealed record FaultTarget(string? Device = null, FaultKind? Kind = null, 
 /// <param name="Value">For <see cref="FaultVerdict.Replace"/>: the value.</param>
 /// <param name="XorMask">For <see cref="FaultVerdict.Corrupt"/>: the value delivered is the original XOR this mask.</param>
 /// <param name="RandomBit">For <see cref="FaultVerdict.Corrupt"/>: flip one random bit of the access's width (seeded) instead.</param>
-public sealed record FaultAction(FaultVerdict Verdict, TimeSpan Delay = default, ulong Value = 0, ulong XorMask = 0, bool RandomBit = false);
+/// <param name="Bytes">For <see cref="FaultVerdict.Short"/>, and a crash on a block write (a torn write): the bytes moved before the fault.</param>
+public sealed record FaultAction(FaultVerdict Verdict, TimeSpan Delay = default, ulong Value = 0, ulong XorMask = 0, bool RandomBit = false, uint Bytes = 0);
 
 /// <summary>
 /// When a matching event makes the rule fire; every condition given must hold (blkdebug-like). Counting is
@@ -38,6 +40,9 @@ public sealed record FaultTrigger(long After = 0, long Every = 1, double Probabi
 /// <summary>A named rule; with <see cref="InState"/> it applies only while the engine is in that state, and firing moves it to <see cref="ToState"/>.</summary>
 public sealed record FaultRule(string Name, FaultTarget Target, FaultAction Action, FaultTrigger Trigger, string? InState = null, string? ToState = null)
 {
+    /// <summary>The IOAPIC's pin count: a storm names one of its GSIs.</summary>
+    public const int StormGsiLimit = 24;
+
     /// <summary>Problems that make the rule unusable, each naming the rule; empty when it is valid.</summary>
     public IEnumerable<string> Validate(IReadOnlySet<string>? knownDevices = null)
     {
@@ -52,6 +57,22 @@ public sealed record FaultRule(string Name, FaultTarget Target, FaultAction Acti
         if (Trigger.Limit is < 1) yield return $"{at}: limit must be 1 or more";
         if (Trigger is { WindowFrom: { } wf, WindowTo: { } wt } && wf > wt) yield return $"{at}: the time window ends before it starts";
         var kind = Target.Kind;
+        if (FaultPoint.IsBlock(kind) && Action.Verdict is not (FaultVerdict.Drop or FaultVerdict.Short or FaultVerdict.Crash))
+            yield return $"{at}: a block request can fail (drop: the guest gets an I/O error), be cut short (short) or crash the device (crash)";
+        else if (FaultPoint.IsNet(kind) && Action.Verdict is not (FaultVerdict.Drop or FaultVerdict.Duplicate or FaultVerdict.Corrupt))
+            yield return $"{at}: a frame can be lost (drop), duplicated (duplicate) or corrupted (corrupt)";
+        else if (Action.Verdict == FaultVerdict.Short && !FaultPoint.IsBlock(kind))
+            yield return $"{at}: short applies to blk.read and blk.write";
+        else if (Action.Verdict == FaultVerdict.Short && Action.Bytes == 0)
+            yield return $"{at}: short needs 'bytes' (how many move before the error), a whole number of 512-byte sectors";
+        if (Action.Bytes % 512 != 0) yield return $"{at}: bytes must be a whole number of 512-byte sectors";
+        if (Action.Bytes != 0 && !FaultPoint.IsBlock(kind)) yield return $"{at}: bytes applies to blk.read and blk.write";
+        if (FaultPoint.IsBlock(kind) || FaultPoint.IsNet(kind))
+        {
+            if (Action.Verdict == FaultVerdict.Corrupt && Action.XorMask == 0 && !Action.RandomBit)
+                yield return $"{at}: corrupt needs a nonzero mask or random-bit";
+            yield break;
+        }
         switch (Action.Verdict)
         {
             case FaultVerdict.Delay when kind is FaultKind.PioRead or FaultKind.MmioRead:
@@ -71,6 +92,18 @@ public sealed record FaultRule(string Name, FaultTarget Target, FaultAction Acti
                 break;
             case FaultVerdict.Crash when kind is FaultKind.Irq or FaultKind.Msi or FaultKind.Timer:
                 yield return $"{at}: crash needs an access to a device (pio.* or mmio.*)";
+                break;
+            case FaultVerdict.Storm when kind is not FaultKind.Irq || Target.From is null || Target.From != Target.To:
+                yield return $"{at}: a storm needs one GSI (gsi: N)";
+                break;
+            case FaultVerdict.Storm when Target.From >= StormGsiLimit:
+                yield return $"{at}: no GSI {Target.From} to storm (the IOAPIC has GSIs 0-{StormGsiLimit - 1})";
+                break;
+            case FaultVerdict.Storm when Target.Device is not null:
+                yield return $"{at}: a storm raises the line itself; it takes no device";
+                break;
+            case FaultVerdict.Storm when Trigger != FaultTrigger.Always || InState is not null || ToState is not null:
+                yield return $"{at}: a storm holds its line from when it is added until it is removed; it takes no trigger or state";
                 break;
         }
     }

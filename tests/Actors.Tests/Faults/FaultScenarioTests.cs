@@ -65,4 +65,58 @@ public class FaultScenarioTests
         Assert.Contains(message, e.Message);
         Assert.StartsWith("test.yaml", e.Message);
     }
+
+    [Fact]
+    public void EveryExampleFileParsesAndItsRuleMapsGiveTheSameRulesAsTheFile()
+    {
+        var files = Directory.GetFiles(Actorvisor.Actors.Tests.Host.LinuxFaultsFixture.Examples, "*.yaml");
+        Assert.NotEmpty(files);
+        foreach (var file in files)
+        {
+            var yaml = File.ReadAllText(file);
+            var rules = FaultScenario.Parse(yaml, file).Rules;
+            var fromMaps = FaultScenario.RuleMaps(yaml, file).Select(m => FaultScenario.ParseRule(m, "faults add")).ToArray();
+            Assert.Equal(rules, fromMaps);
+        }
+    }
+
+    [Fact]
+    public void SeveralFilesAreOneScenarioWithTheFirstSeedAndUniqueNames()
+    {
+        var dir = Directory.CreateTempSubdirectory("faults-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "a.yaml"), "rules:\n  - {name: a, gsi: 8, action: drop}\n");
+            File.WriteAllText(Path.Combine(dir, "b.yaml"), "seed: 5\nrules:\n  - {name: b, gsi: 9, action: storm}\n");
+            File.WriteAllText(Path.Combine(dir, "c.yaml"), "seed: 6\nrules:\n  - {name: a, gsi: 4, action: drop}\n");
+            var s = FaultScenario.LoadAll([Path.Combine(dir, "a.yaml"), Path.Combine(dir, "b.yaml")]);
+            Assert.Equal(5UL, s.Seed);
+            Assert.Equal(["a", "b"], s.Rules.Select(r => r.Name));
+            Assert.Equal(FaultVerdict.Storm, s.Rules[1].Action.Verdict);
+            var e = Assert.Throws<FormatException>(() => FaultScenario.LoadAll([Path.Combine(dir, "a.yaml"), Path.Combine(dir, "c.yaml")]));
+            Assert.Contains("two rules are named 'a'", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { "uart-0=restart", "*=escalate" }, "uart-0", "Restart")]
+    [InlineData(new[] { "uart-0=restart", "*=escalate" }, "pit", "Escalate")]
+    [InlineData(new string[0], "uart-0", "Stop")]
+    public void SuperviseFlagsGiveThePolicies(string[] items, string device, string policy)
+    {
+        Assert.True(Actorvisor.Host.Vm.DeviceSupervision.TryParse(items, out var s, out var error), error);
+        Assert.Equal(policy, s.For(device).ToString());
+    }
+
+    [Fact]
+    public void ABadSuperviseFlagSaysWhatIsExpected()
+    {
+        Assert.False(Actorvisor.Host.Vm.DeviceSupervision.TryParse(["uart-0=reboot"], out _, out var error));
+        Assert.Contains("--supervise 'uart-0=reboot'", error);
+        Assert.Contains("stop, resume, restart, escalate", error);
+    }
 }

@@ -5,7 +5,7 @@ namespace Actorvisor.Actors.Tests.Host;
 /// the first with `--record`, a line typed at the guest's prompt; the second with `--replay` of that log and
 /// nothing typed. Two vCPUs, so the schedule's interleaving is part of what must repeat. The /init prints the
 /// date (the RTC's fixed power-on time), reads the line, sleeps 5 s (idle, skipped in virtual time) and
-/// powers off.
+/// powers off. Both runs inject the timer faults of examples/faults/<see cref="FaultsFile"/> with its seed.
 /// </summary>
 public sealed class LinuxDeterministicFixture : IDisposable
 {
@@ -30,6 +30,7 @@ public sealed class LinuxDeterministicFixture : IDisposable
         """;
 
     private const string Cmdline = "console=ttyS0 panic=-1";
+    public const string FaultsFile = "late-and-lost-ticks.yaml";
 
     public string? SkipReason { get; } = GuestBoot.SkipReason;
     public string Log { get; } = Path.Combine(Path.GetTempPath(), $"actorvisor-input-{Environment.ProcessId}-{Guid.NewGuid():N}.log");
@@ -39,8 +40,9 @@ public sealed class LinuxDeterministicFixture : IDisposable
     public LinuxDeterministicFixture()
     {
         if (SkipReason is not null) return;
-        Recorded = GuestBoot.Run(Init, Cmdline, ["-c", "2", "--record", Log], Prompt, Typed);
-        Replayed = GuestBoot.Run(Init, Cmdline, ["-c", "2", "--replay", Log]);
+        var faults = Path.Combine(LinuxFaultsFixture.Examples, FaultsFile);
+        Recorded = GuestBoot.Run(Init, Cmdline, ["-c", "2", "--record", Log, "--faults", faults], Prompt, Typed);
+        Replayed = GuestBoot.Run(Init, Cmdline, ["-c", "2", "--replay", Log, "--faults", faults]);
     }
 
     public void Dispose() => File.Delete(Log);

@@ -40,6 +40,21 @@ public partial class LinuxDeterministicTests(LinuxDeterministicFixture fixture, 
         Assert.Equal(1, File.ReadLines(fixture.Log).Count(l => !l.StartsWith('#')));
     }
 
+    [GeneratedRegex(@"fault rule '([^']+)': matched (\d+), fired (\d+)[^\n]*")]
+    private static partial Regex FaultReport();
+
+    [SkippableFact]
+    public void TheReplayInjectsTheSameFaultsAtTheSameTimes()
+    {
+        var (a, b) = Boots();
+        var ra = FaultReport().Matches(a.Stderr).Select(m => m.Value).ToArray();
+        var rb = FaultReport().Matches(b.Stderr).Select(m => m.Value).ToArray();
+        // Each rule of the scenario fired, and the replay's counts and first/last guest times are the record's.
+        Assert.Equal(3, ra.Length);
+        Assert.All(FaultReport().Matches(a.Stderr), m => Assert.True(long.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture) > 0, m.Value));
+        Assert.Equal(ra, rb);
+    }
+
     [SkippableFact]
     public void BothVcpusRunAndTheRtcStartsAtTheFixedEpoch()
     {

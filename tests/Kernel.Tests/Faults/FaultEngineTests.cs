@@ -175,4 +175,46 @@ public class FaultEngineTests
         inner.RunDue();
         Assert.Equal(["early", "late", "plain"], fired);
     }
+
+    [Fact]
+    public void AStormRuleIsASourceNotAVerdictAndItsGsiIsHeldWhileItIsInForce()
+    {
+        var engine = new FaultEngine(1, new FakeTimeProvider());
+        var changes = 0;
+        engine.RulesChanged += () => changes++;
+        var storm = new FaultRule("storm", new FaultTarget(null, FaultKind.Irq, 9, 9), new FaultAction(FaultVerdict.Storm), FaultTrigger.Always);
+        Assert.Empty(storm.Validate());
+        engine.Add(storm);
+        Assert.Equal([9], engine.StormGsis);
+        // Interrupts on the stormed line are not decided by it: they pass, and are not counted.
+        Assert.Equal(FaultVerdict.Pass, engine.Decide(new FaultPoint(FaultKind.Irq, "acpi-pm", 9)).Verdict);
+        Assert.Equal(0, engine.Report().Single().Matched);
+        engine.Pause(true);
+        Assert.Empty(engine.StormGsis);
+        engine.Pause(false);
+        Assert.Equal([9], engine.StormGsis);
+        Assert.True(engine.Remove("storm"));
+        Assert.Empty(engine.StormGsis);
+        Assert.Equal(4, changes);
+    }
+
+    [Fact]
+    public void ABlockRequestMatchesASectorRangeItOverlapsAndAShortOrCrashCarriesItsBytes()
+    {
+        var target = new FaultTarget("virtio-blk-*", FaultKind.BlkWrite, 100, 103);
+        FaultPoint Write(ulong sector, ulong bytes) => new(FaultKind.BlkWrite, "virtio-blk-3", sector, bytes);
+        Assert.False(target.Matches(Write(96, 2048)));  // 96-99
+        Assert.True(target.Matches(Write(98, 2048)));   // 98-101
+        Assert.True(target.Matches(Write(103, 512)));
+        Assert.False(target.Matches(Write(104, 512)));
+        Assert.True(target.Matches(Write(100, 0)));     // a flush-like request covers its first sector
+        var engine = new FaultEngine(1, new FakeTimeProvider(),
+        [
+            new FaultRule("short", target, new FaultAction(FaultVerdict.Short, Bytes: 1024), new FaultTrigger(Limit: 1)),
+            new FaultRule("torn", target, new FaultAction(FaultVerdict.Crash, Bytes: 512), FaultTrigger.Always),
+        ]);
+        Assert.Equal(new FaultDecision(FaultVerdict.Short, "short", default, 1024), engine.Decide(Write(100, 4096)));
+        Assert.Equal(new FaultDecision(FaultVerdict.Crash, "torn", default, 512), engine.Decide(Write(100, 4096)));
+        Assert.Equal(FaultVerdict.Pass, engine.Decide(Write(200, 4096)).Verdict);
+    }
 }

@@ -155,7 +155,42 @@ public sealed class IsaIrqRouter : MinimalActorRef, IDisposable
         }
     }
 
+    private readonly object _holdLock = new();
+    /// <summary>GSIs held asserted by a fault storm, and the level the devices last set on each (restored when the hold ends).</summary>
+    private readonly HashSet<int> _held = new();
+    private readonly Dictionary<int, bool> _deviceLevel = new();
+
+    /// <summary>
+    /// Holds <paramref name="gsi"/> asserted (a stuck line, the fault engine's storm) or lets it go. While held,
+    /// the line is the OR of the hold and the devices: a device's deassert does not lower it, so a level-triggered
+    /// pin is delivered again after every EOI. Letting go puts the line back to the devices' last level.
+    /// </summary>
+    public void Hold(int gsi, bool held)
+    {
+        bool level;
+        lock (_holdLock)
+        {
+            if (!(held ? _held.Add(gsi) : _held.Remove(gsi))) return;
+            level = held || _deviceLevel.GetValueOrDefault(gsi);
+        }
+        var m = new InterruptProtocol.SetIrq(gsi, level);
+        Send(m, ActorRefs.NoSender);
+    }
+
     private void Forward(object message, IActorRef sender)
+    {
+        if (message is InterruptProtocol.SetIrq set)
+        {
+            lock (_holdLock)
+            {
+                _deviceLevel[set.Gsi] = set.Level;
+                if (_held.Contains(set.Gsi)) message = set with { Level = true };
+            }
+        }
+        Send(message, sender);
+    }
+
+    private void Send(object message, IActorRef sender)
     {
         switch (message)
         {

@@ -359,4 +359,69 @@ public sealed class VirtioBlkTests : IDisposable
             Assert.Equal(_original.AsSpan(i * 512, 512).ToArray(), _h.Get(bufs[i], 512));
         Assert.Equal(0, _blk.InFlight);
     }
+
+    private static Actorvisor.Kernel.Faults.FaultEngine Engine(params string[] rules) =>
+        new(5, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(), rules.Select(r =>
+        {
+            var map = r.Split(' ').Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => kv[1]);
+            return Actorvisor.Host.Faults.FaultScenario.ParseRule(map, "test");
+        }));
+
+    [Fact]
+    public void An_engine_rule_on_a_sector_range_fails_the_requests_that_overlap_it_with_ioerr()
+    {
+        var blk = Start();
+        var engine = Engine("name=bad-sectors device=virtio-blk-* kind=blk.read sectors=100-103 action=drop");
+        blk.Faults = new EngineBlockFaults(engine, "virtio-blk-3");
+        var buf = _h.Alloc(2048);
+        Assert.Equal(StatusOk, Request(TypeIn, 96, [(buf, 2048, true)]).Status);     // 96-99: just before
+        Assert.Equal(StatusIoError, Request(TypeIn, 98, [(buf, 2048, true)]).Status); // 98-101 overlaps
+        Assert.Equal(StatusIoError, Request(TypeIn, 103, [(buf, 512, true)]).Status);
+        Assert.Equal(StatusOk, Request(TypeIn, 104, [(buf, 512, true)]).Status);
+        Assert.Equal(StatusOk, Request(TypeOut, 100, [(_h.Put(new byte[512]), 512, false)]).Status); // writes are not the rule's kind
+        Assert.Equal((2L, 2L), (engine.Report()[0].Matched, engine.Report()[0].Fired)); // only the overlapping reads matched
+    }
+
+    [Fact]
+    public void An_engine_short_write_lands_its_bytes_then_fails()
+    {
+        var blk = Start();
+        blk.Faults = new EngineBlockFaults(Engine("name=short kind=blk.write action=short bytes=1024 once=true"), "virtio-blk-3");
+        var data = Enumerable.Repeat((byte)0x5A, 2048).ToArray();
+        Assert.Equal(StatusIoError, Request(TypeOut, 40, [(_h.Put(data), 2048, false)]).Status);
+        Assert.All(FileBytes(40 * 512, 1024), b => Assert.Equal(0x5A, b));
+        Assert.Equal(_original.AsSpan(42 * 512, 1024).ToArray(), FileBytes(42 * 512, 1024));
+        Assert.Equal(StatusOk, Request(TypeOut, 40, [(_h.Put(data), 2048, false)]).Status); // once
+    }
+
+    [Fact]
+    public void A_crash_during_a_write_tears_it_and_breaks_the_device()
+    {
+        var blk = Start();
+        blk.Faults = new EngineBlockFaults(Engine("name=torn kind=blk.write action=crash bytes=512"), "virtio-blk-3");
+        var data = Enumerable.Repeat((byte)0xC3, 1536).ToArray();
+        var status = _h.Alloc(1);
+        _h.Memory.WriteByte(status, 0xff);
+        _ring.AddChain((Header(TypeOut, 60), HeaderSize, false), (_h.Put(data), 1536, false), (status, 1, true));
+        blk.Notify(0);
+        _h.Owner.Drain();
+        Assert.NotNull(blk.BrokenReason);
+        Assert.Contains("injected crash", blk.BrokenReason);
+        Assert.Equal(0, _ring.UsedIdx);                       // never completed
+        Assert.Equal(0xff, _h.Memory.ReadByte(status));
+        Assert.All(FileBytes(60 * 512, 512), b => Assert.Equal(0xC3, b)); // the first sector landed
+        Assert.Equal(_original.AsSpan(61 * 512, 1024).ToArray(), FileBytes(61 * 512, 1024));
+    }
+
+    [Theory]
+    [InlineData("name=x kind=blk.read action=duplicate", "a block request can fail")]
+    [InlineData("name=x kind=blk.read action=short", "short needs 'bytes'")]
+    [InlineData("name=x kind=blk.write action=short bytes=100", "whole number of 512-byte sectors")]
+    [InlineData("name=x kind=pio.write action=short bytes=512", "short applies to blk.read and blk.write")]
+    [InlineData("name=x kind=pio.write sectors=1-2 action=drop", "sectors applies to kinds blk.read and blk.write")]
+    public void Bad_block_rules_are_refused_with_the_reason(string rule, string message)
+    {
+        var e = Assert.Throws<FormatException>(() => Engine(rule));
+        Assert.Contains(message, e.Message);
+    }
 }

@@ -53,7 +53,7 @@ public class ConfigFileRunFlagsTests : IDisposable
         Assert.True(vm.Deterministic);
         Assert.Equal("/base/logs/input.log", vm.Record);
         Assert.Null(vm.Replay);
-        Assert.Equal("/base/faults.yaml", vm.Faults);
+        Assert.Equal(["/base/faults.yaml"], vm.Faults);
         Assert.Equal(42UL, vm.FaultSeed);
         Assert.Equal(["3,virtio-blk,/base/disk.img,ro", "4,virtio-rng", "5,virtio-blk,/abs/b.img"], vm.Slots);
         Assert.Equal(["/base/data.img", "/abs/c.img,ro"], vm.Disks);

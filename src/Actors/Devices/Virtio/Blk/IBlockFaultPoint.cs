@@ -14,6 +14,11 @@ public enum BlockFaultKind
     ShortTransfer,
     /// <summary>The request is answered VIRTIO_BLK_S_UNSUPP.</summary>
     Unsupported,
+    /// <summary>
+    /// The device fails in the middle of the request: a write lands its first <see cref="BlockFault.TransferBytes"/>
+    /// bytes (a torn write), then the device breaks (DEVICE_NEEDS_RESET) without completing the request.
+    /// </summary>
+    Crash,
 }
 
 public readonly record struct BlockFault(BlockFaultKind Kind, uint TransferBytes = 0)
@@ -21,7 +26,11 @@ public readonly record struct BlockFault(BlockFaultKind Kind, uint TransferBytes
     public static readonly BlockFault None = new(BlockFaultKind.None);
     public static readonly BlockFault IoError = new(BlockFaultKind.IoError);
     public static BlockFault Short(uint bytes) => new(BlockFaultKind.ShortTransfer, bytes);
+    public static BlockFault CrashAfter(uint bytes) => new(BlockFaultKind.Crash, bytes);
 }
+
+/// <summary>The failure a crash fault raises inside a device: its guard turns it into a broken device.</summary>
+public sealed class InjectedDeviceCrashException(string message) : Exception(message);
 
 /// <summary>
 /// The block device's fault point (issue 8): asked once per request, on the device's own thread and in request

@@ -24,7 +24,7 @@ public sealed class VirtioBlk : VirtioDeviceBase
 
     private readonly VirtioBlkOptions _options;
     private readonly BlockImage _image;
-    private readonly IBlockFaultPoint _faults;
+    private IBlockFaultPoint _faults;
     private readonly BlockIoWorker? _worker;
     private readonly byte[] _config = new byte[ConfigLength];
     private readonly byte[] _serial;
@@ -55,6 +55,13 @@ public sealed class VirtioBlk : VirtioDeviceBase
         OfferedFeatures = VirtioFeatures.QueueCore | FeatureSizeMax | FeatureSegMax | FeatureBlkSize | FeatureFlush
             | (options.ReadOnly ? FeatureReadOnly : FeatureWriteZeroes)
             | (_image.CanPunchHoles ? FeatureDiscard : 0);
+    }
+
+    /// <summary>The fault point asked per request (the VM's fault engine when it has one); set before the guest runs.</summary>
+    public IBlockFaultPoint Faults
+    {
+        get => _faults;
+        set => _faults = value ?? NoBlockFaults.Instance;
     }
 
     /// <summary>File I/O runs inline on the owner's thread (the `sync` option; the deterministic schedule's choice).</summary>
@@ -118,6 +125,13 @@ public sealed class VirtioBlk : VirtioDeviceBase
             return;
         }
         var fault = _faults.Decide(new BlockRequest(kind, sector, bytes));
+        if (write && fault.Kind == BlockFaultKind.Crash && fault.TransferBytes > 0)
+        {
+            // A torn write: the first bytes reach the disk before the device dies (inline, so they land first).
+            var torn = new byte[Math.Min(fault.TransferBytes, bytes)];
+            chain.ReadFrom(Memory, HeaderSize, torn);
+            _image.Write((long)sector * SectorSize, torn);
+        }
         if (FaultAnswer(chain, fault)) return;
         var moved = fault.Kind == BlockFaultKind.ShortTransfer ? Math.Min(fault.TransferBytes, bytes) : bytes;
         var status = fault.Kind == BlockFaultKind.ShortTransfer ? StatusIoError : StatusOk;
@@ -194,6 +208,7 @@ public sealed class VirtioBlk : VirtioDeviceBase
         {
             case BlockFaultKind.IoError: Finish(chain, StatusIoError, 0); return true;
             case BlockFaultKind.Unsupported: Finish(chain, StatusUnsupported, 0); return true;
+            case BlockFaultKind.Crash: throw new InjectedDeviceCrashException($"injected crash with {fault.TransferBytes} bytes written");
             default: return false;
         }
     }

@@ -35,6 +35,11 @@ public sealed class VirtioNet : VirtioDeviceBase
     }
 
     public ReadOnlySpan<byte> Mac => _mac;
+
+    /// <summary>Asked once per frame either way (the VM's fault engine when it has one): lose, duplicate or corrupt it.</summary>
+    public INetFaultPoint Faults { get; set; } = NoNetFaults.Instance;
+    /// <summary>Frames a fault lost.</summary>
+    public long FaultDropped { get; private set; }
     public long RxFrames { get; private set; }
     public long RxDropped { get; private set; }
     public long TxFrames { get; private set; }
@@ -77,7 +82,23 @@ public sealed class VirtioNet : VirtioDeviceBase
             {
                 var frame = new byte[total];
                 chain.ReadFrom(Memory, (uint)HeaderSize, frame);
-                _backend.Send(frame);
+                var fault = Faults.Decide(NetDirection.Transmit, frame);
+                switch (fault.Kind)
+                {
+                    case NetFaultKind.Drop:
+                        FaultDropped++;
+                        break;
+                    case NetFaultKind.Duplicate:
+                        _backend.Send(frame);
+                        _backend.Send(frame);
+                        break;
+                    case NetFaultKind.Corrupt:
+                        _backend.Send(fault.Apply(frame));
+                        break;
+                    default:
+                        _backend.Send(frame);
+                        break;
+                }
                 TxFrames++;
             }
             else
@@ -96,7 +117,23 @@ public sealed class VirtioNet : VirtioDeviceBase
             RxDropped++;
             return;
         }
-        _pending.Enqueue(frame);
+        var fault = Faults.Decide(NetDirection.Receive, frame);
+        switch (fault.Kind)
+        {
+            case NetFaultKind.Drop:
+                FaultDropped++;
+                return;
+            case NetFaultKind.Duplicate:
+                _pending.Enqueue(frame);
+                if (_pending.Count < MaxPendingFrames) _pending.Enqueue(frame);
+                break;
+            case NetFaultKind.Corrupt:
+                _pending.Enqueue(fault.Apply(frame));
+                break;
+            default:
+                _pending.Enqueue(frame);
+                break;
+        }
         DeliverReceived();
     }
 
