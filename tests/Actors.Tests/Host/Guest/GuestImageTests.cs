@@ -140,6 +140,27 @@ public class InitramfsBuilderTests
         finally { dir.Delete(true); }
     }
 
+    [Fact]
+    public void TheCliRefusesAMissingExtraFileBeforeTouchingTheGuestCache()
+    {
+        var dir = Directory.CreateTempSubdirectory("initramfs-cli");
+        try
+        {
+            var init = Path.Combine(dir.FullName, "init.sh");
+            File.WriteAllText(init, "#!/bin/sh\n");
+            var output = Path.Combine(dir.FullName, "out.cpio");
+            var stderr = new StringWriter();
+            var status = Actorvisor.Host.ActorvisorCli.Run(
+                ["guest", "initramfs", "--init", init, "-o", output, "--file", Path.Combine(dir.FullName, "missing") + ":/bin/x"],
+                Stream.Null, stderr);
+            Assert.Equal(4, status);
+            Assert.Contains("--file", stderr.ToString());
+            Assert.Contains("no such file", stderr.ToString());
+            Assert.False(File.Exists(output));
+        }
+        finally { dir.Delete(true); }
+    }
+
     [Theory]
     [InlineData("/nonexistent/file", "no such file")]
     [InlineData("/etc/hostname:/bin/../etc/x", "plain guest path")]
