@@ -20,7 +20,12 @@ internal static class GuestCommands
 
         var init = new Option<FileInfo>("--init") { Description = "Shell script to install as /init", Required = true };
         var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the initramfs (newc cpio)", Required = true };
-        var initramfs = new Command("initramfs", "Build an initramfs of the default guest with another /init") { init, output };
+        var file = new Option<string[]>("--file")
+        {
+            Description = "Another file for the initramfs: HOST[:GUEST] (GUEST defaults to /bin/NAME; kept executable if it is on the host; repeatable)",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var initramfs = new Command("initramfs", "Build an initramfs of the default guest with another /init") { init, output, file };
         initramfs.SetAction(parse =>
         {
             var script = parse.GetValue(init)!;
@@ -29,8 +34,18 @@ internal static class GuestCommands
                 stderr.WriteLine($"actorvisor: no such file: {script.FullName}");
                 return (int)VmExitCode.Error;
             }
+            var extra = new List<ExtraFile>();
+            foreach (var spec in parse.GetValue(file) ?? [])
+            {
+                if (ExtraFile.Parse(spec, out var error) is not { } f)
+                {
+                    stderr.WriteLine($"actorvisor: {error}");
+                    return (int)VmExitCode.Error;
+                }
+                extra.Add(f);
+            }
             var files = new DebianGuest(stderr).Ensure();
-            DebianGuest.WriteInitramfs(files, File.ReadAllText(script.FullName), parse.GetValue(output)!.FullName);
+            DebianGuest.WriteInitramfs(files, File.ReadAllText(script.FullName), parse.GetValue(output)!.FullName, extra);
             return 0;
         });
 

@@ -1,6 +1,7 @@
 namespace Actorvisor.Host;
 
-/// <summary>The `--stats` line: guest instructions, wall time, their rate, the vCPUs' waits for device reads, and the process's peak RSS.</summary>
+/// <summary>The `--stats` line: guest instructions, wall time, their rate, the vCPUs' waits for device reads, the process's peak
+/// RSS, and the time from the process's start to the first vCPU's start (the time to the first guest instruction).</summary>
 public static class RunStatistics
 {
     public static string Format(Actorvisor.Actors.Cpu.VcpuTotals totals, TimeSpan wall)
@@ -11,7 +12,16 @@ public static class RunStatistics
         var reads = totals.DeviceReads;
         var perRead = reads > 0 ? totals.DeviceReadWait.TotalMicroseconds / reads : 0;
         return $"actorvisor: stats: {instructions:N0} guest instructions in {wall.TotalSeconds:F2} s ({mips:F1} MIPS); " +
-               $"{reads:N0} device reads waited {totals.DeviceReadWait.TotalSeconds:F2} s ({perRead:F0} µs each); peak RSS {rss}";
+               $"{reads:N0} device reads waited {totals.DeviceReadWait.TotalSeconds:F2} s ({perRead:F0} µs each); peak RSS {rss}" +
+               (FirstInstructionAfterStart(totals) is { } first ? $"; first instruction {first.TotalMilliseconds:F0} ms after process start" : "");
+    }
+
+    /// <summary>From the process's start (the kernel's record of it) to the first vCPU start; null if none started.</summary>
+    public static TimeSpan? FirstInstructionAfterStart(Actorvisor.Actors.Cpu.VcpuTotals totals)
+    {
+        if (totals.FirstStart is not { } first) return null;
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return first - self.StartTime.ToUniversalTime();
     }
 
     /// <summary>VmHWM from /proc/self/status (Linux); null elsewhere.</summary>

@@ -74,7 +74,11 @@ public sealed class VcpuActor : ReceiveActor
         }
 
         Receive<VcpuProtocol.Kick>(_ => _thread.Wake());
-        Receive<VcpuProtocol.Start>(m => _thread.Post(m, Sender));
+        Receive<VcpuProtocol.Start>(m =>
+        {
+            _totals?.MarkStarted();
+            _thread.Post(m, Sender);
+        });
         Receive<LifecycleProtocol.Suspend>(m => _thread.Post(m, Sender));
         Receive<LifecycleProtocol.Resume>(m => _thread.Post(m, Sender));
         Receive<VcpuProtocol.GetRegisters>(m => _thread.Post(m, Sender));

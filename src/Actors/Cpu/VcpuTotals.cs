@@ -12,6 +12,14 @@ public sealed class VcpuTotals
 
     public void AddInstructions(long count) => Interlocked.Add(ref _instructions, count);
 
+    private long _firstStartUnixTicks;
+
+    /// <summary>When the first vCPU was told to start executing guest code (UTC), or null before that.</summary>
+    public DateTime? FirstStart => Interlocked.Read(ref _firstStartUnixTicks) is var t and not 0 ? new DateTime(t, DateTimeKind.Utc) : null;
+
+    /// <summary>Notes the first vCPU start (the time to the first guest instruction); later calls keep the first.</summary>
+    public void MarkStarted() => Interlocked.CompareExchange(ref _firstStartUnixTicks, DateTime.UtcNow.Ticks, 0);
+
     public void AddDeviceReads(long count, long waitTicks)
     {
         Interlocked.Add(ref _deviceReads, count);

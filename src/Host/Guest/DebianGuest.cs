@@ -97,12 +97,12 @@ public sealed class DebianGuest(TextWriter progress)
     }
 
     /// <summary>An initramfs from the cached guest with another /init.</summary>
-    public static void WriteInitramfs(GuestFiles files, string initScript, string output)
+    public static void WriteInitramfs(GuestFiles files, string initScript, string output, IReadOnlyList<ExtraFile>? extraFiles = null)
     {
         var modules = Directory.Exists(files.ModulesRoot) ? new KernelModules(files.ModulesRoot) : null;
         var tmp = output + ".tmp";
         using (var f = File.Create(tmp))
-            InitramfsBuilder.Build(f, File.ReadAllBytes(files.Busybox), files.KernelVersion, modules, initScript);
+            InitramfsBuilder.Build(f, File.ReadAllBytes(files.Busybox), files.KernelVersion, modules, initScript, extraFiles);
         File.Move(tmp, output, overwrite: true);
     }
 

@@ -31,7 +31,10 @@ public static class InitramfsBuilder
         exec setsid cttyhack sh
         """;
 
-    public static void Build(Stream output, byte[] busybox, string kernelVersion, KernelModules? modules, string initScript)
+    /// <param name="extraFiles">More files (path in the archive without a leading '/', contents, permissions), added
+    /// after the guest's own; their parent directories are made as needed.</param>
+    public static void Build(Stream output, byte[] busybox, string kernelVersion, KernelModules? modules, string initScript,
+        IReadOnlyList<ExtraFile>? extraFiles = null)
     {
         var w = new CpioWriter(output);
         foreach (var d in new[] { "bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "root", "lib", "lib/modules", $"lib/modules/{kernelVersion}" })
@@ -41,6 +44,14 @@ public static class InitramfsBuilder
         w.AddFile("bin/busybox", busybox, 0x1ED);
         foreach (var a in Applets.Distinct()) w.AddSymlink($"bin/{a}", "busybox");
         w.AddFile("init", System.Text.Encoding.UTF8.GetBytes(initScript.ReplaceLineEndings("\n") + "\n"), 0x1ED);
+        var made = new HashSet<string> { "bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "root", "lib" };
+        foreach (var f in extraFiles ?? [])
+        {
+            var parts = f.Path.Split('/');
+            for (var i = 1; i < parts.Length; i++)
+                if (made.Add(string.Join('/', parts[..i]))) w.AddDirectory(string.Join('/', parts[..i]));
+            w.AddFile(f.Path, f.Contents, f.Permissions);
+        }
 
         if (modules is not null)
         {
@@ -63,5 +74,33 @@ public static class InitramfsBuilder
             w.AddFile($"lib/modules/{kernelVersion}/modules.dep", System.Text.Encoding.UTF8.GetBytes(modules.ModulesDep(all)));
         }
         w.Finish();
+    }
+}
+
+/// <summary>A file for the initramfs: its path inside the archive (relative, '/'-separated), bytes and mode bits.</summary>
+public sealed record ExtraFile(string Path, byte[] Contents, uint Permissions)
+{
+    /// <summary>Parses <c>HOST[:GUEST]</c> (GUEST defaults to /bin/NAME) and reads the host file; executable on the
+    /// host (any x bit) gives 0755, else 0644. Null with a message for a missing file or a bad guest path.</summary>
+    public static ExtraFile? Parse(string spec, out string? error)
+    {
+        error = null;
+        var colon = spec.IndexOf(':');
+        var host = colon < 0 ? spec : spec[..colon];
+        var guest = colon < 0 ? "/bin/" + System.IO.Path.GetFileName(host) : spec[(colon + 1)..];
+        var rel = guest.TrimStart('/');
+        if (host.Length == 0 || rel.Length == 0 || rel.EndsWith('/') || rel.Split('/').Any(p => p is "" or "." or ".."))
+        {
+            error = $"--file '{spec}': expected HOST[:GUEST] with a plain guest path";
+            return null;
+        }
+        if (!File.Exists(host))
+        {
+            error = $"--file '{spec}': no such file: {host}";
+            return null;
+        }
+        var executable = !OperatingSystem.IsWindows()
+                         && (File.GetUnixFileMode(host) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
+        return new ExtraFile(rel, File.ReadAllBytes(host), executable ? 0x1EDu : 0x1A4u);
     }
 }

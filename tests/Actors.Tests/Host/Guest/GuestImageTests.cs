@@ -106,6 +106,73 @@ public class InitramfsBuilderTests
     }
 
     [SkippableFact]
+    public void ExtraFilesLandAtTheirPathsWithTheirModes()
+    {
+        Skip.IfNot(File.Exists("/usr/bin/cpio") || File.Exists("/bin/cpio"), "cpio(1) is not installed: no oracle for the archive");
+        var dir = Directory.CreateTempSubdirectory("initramfs-extra");
+        try
+        {
+            var tool = Path.Combine(dir.FullName, "tool");
+            File.WriteAllText(tool, "#!/bin/sh\necho tool\n");
+            File.SetUnixFileMode(tool, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var data = Path.Combine(dir.FullName, "data.txt");
+            File.WriteAllText(data, "payload-42");
+            var extra = new[]
+            {
+                ExtraFile.Parse(tool, out _)!,
+                ExtraFile.Parse(data + ":/opt/bench/data.txt", out _)!,
+            };
+            var archive = Path.Combine(dir.FullName, "i.cpio");
+            using (var f = File.Create(archive))
+                InitramfsBuilder.Build(f, "#!fake-busybox"u8.ToArray(), "6.1.0-test", null, "#!/bin/sh\n", extra);
+            var psi = new ProcessStartInfo("sh", ["-c", "cpio -itv < i.cpio && mkdir x && cd x && cpio -id --quiet < ../i.cpio && cat opt/bench/data.txt"])
+                { WorkingDirectory = dir.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = Process.Start(psi)!;
+            var listing = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            Assert.Equal(0, p.ExitCode);
+            Assert.Matches(@"(?m)^-rwxr-xr-x .* bin/tool$", listing);
+            Assert.Matches(@"(?m)^-rw-r--r-- .* opt/bench/data.txt$", listing);
+            Assert.Matches(@"(?m)^drwx.* opt$", listing);
+            Assert.Matches(@"(?m)^drwx.* opt/bench$", listing);
+            Assert.EndsWith("payload-42", listing.TrimEnd());
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
+    public void TheCliRefusesAMissingExtraFileBeforeTouchingTheGuestCache()
+    {
+        var dir = Directory.CreateTempSubdirectory("initramfs-cli");
+        try
+        {
+            var init = Path.Combine(dir.FullName, "init.sh");
+            File.WriteAllText(init, "#!/bin/sh\n");
+            var output = Path.Combine(dir.FullName, "out.cpio");
+            var stderr = new StringWriter();
+            var status = Actorvisor.Host.ActorvisorCli.Run(
+                ["guest", "initramfs", "--init", init, "-o", output, "--file", Path.Combine(dir.FullName, "missing") + ":/bin/x"],
+                Stream.Null, stderr);
+            Assert.Equal(4, status);
+            Assert.Contains("--file", stderr.ToString());
+            Assert.Contains("no such file", stderr.ToString());
+            Assert.False(File.Exists(output));
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Theory]
+    [InlineData("/nonexistent/file", "no such file")]
+    [InlineData("/etc/hostname:/bin/../etc/x", "plain guest path")]
+    [InlineData("/etc/hostname:/", "plain guest path")]
+    [InlineData(":/bin/x", "plain guest path")]
+    public void ExtraFileSpecsThatCannotBeHonouredAreRefused(string spec, string message)
+    {
+        Assert.Null(ExtraFile.Parse(spec, out var error));
+        Assert.Contains(message, error);
+    }
+
+    [SkippableFact]
     public void DefaultGuestFromTheCacheCarriesTheVirtioModules()
     {
         var files = DebianGuest.FindCached();
