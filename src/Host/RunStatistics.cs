@@ -1,6 +1,6 @@
 namespace Actorvisor.Host;
 
-/// <summary>The `--stats` line: guest instructions, wall time, their rate, the vCPUs' waits for device reads, and the process's peak RSS.</summary>
+/// <summary>The `--stats` line: guest instructions, wall time, their rate, the vCPUs' waits for device reads, the process's peak RSS, and the blocks translated to .NET code.</summary>
 public static class RunStatistics
 {
     public static string Format(Actorvisor.Actors.Cpu.VcpuTotals totals, TimeSpan wall)
@@ -11,7 +11,8 @@ public static class RunStatistics
         var reads = totals.DeviceReads;
         var perRead = reads > 0 ? totals.DeviceReadWait.TotalMicroseconds / reads : 0;
         return $"actorvisor: stats: {instructions:N0} guest instructions in {wall.TotalSeconds:F2} s ({mips:F1} MIPS); " +
-               $"{reads:N0} device reads waited {totals.DeviceReadWait.TotalSeconds:F2} s ({perRead:F0} µs each); peak RSS {rss}";
+               $"{reads:N0} device reads waited {totals.DeviceReadWait.TotalSeconds:F2} s ({perRead:F0} µs each); peak RSS {rss}; " +
+               $"{Actorvisor.Kernel.Cpu.SoftwareCpu.BlocksCompiledInProcess:N0} blocks compiled";
     }
 
     /// <summary>VmHWM from /proc/self/status (Linux); null elsewhere.</summary>

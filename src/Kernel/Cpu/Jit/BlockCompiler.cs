@@ -43,6 +43,8 @@ internal sealed partial class BlockCompiler
         // members, and CreateDelegate JIT-compiles it at once (so a background compile leaves no work behind).
         _method = new DynamicMethod($"block_{block.StartRip:x}", typeof(void),
             [typeof(SoftwareCpu), typeof(Instruction[])], restrictedSkipVisibility: true);
+        // Every local is written before it is read (registers load on first use), so skip zeroing them.
+        _method.InitLocals = false;
         _il = _method.GetILGenerator();
         _gprs = _il.DeclareLocal(typeof(ulong[]));
         _fd = _il.DeclareLocal(typeof(ulong));
@@ -68,10 +70,7 @@ internal sealed partial class BlockCompiler
         c.EmitBody();
         stats = c._stats;
         if (stats.Inline == 0) return null;
-        var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-        var d = (CompiledCode)c._method.CreateDelegate(typeof(CompiledCode));
-        Probe.Add(c._il.ILOffset, System.Diagnostics.Stopwatch.GetTimestamp() - t0, block.Count, stats.Inline);
-        return d;
+        return (CompiledCode)c._method.CreateDelegate(typeof(CompiledCode));
     }
 
     private void EmitBody()
@@ -313,9 +312,3 @@ internal sealed partial class BlockCompiler
     }
 }
 
-internal static class Probe
-{
-    static long _il, _t, _n, _ins, _inl;
-    static Probe() { if (Environment.GetEnvironmentVariable("AV_JITSTATS") != null) AppDomain.CurrentDomain.ProcessExit += (_, _) => Console.Error.WriteLine($"jit: {_n} blocks, {_ins} instrs ({_inl} inline), avg IL {_il / Math.Max(1, _n)} bytes, avg {_t * 1e6 / System.Diagnostics.Stopwatch.Frequency / Math.Max(1, _n):F0} us"); }
-    public static void Add(int il, long t, int ins, int inl) { Interlocked.Add(ref _il, il); Interlocked.Add(ref _t, t); Interlocked.Increment(ref _n); Interlocked.Add(ref _ins, ins); Interlocked.Add(ref _inl, inl); }
-}
