@@ -30,6 +30,11 @@ internal sealed unsafe class CodeBlock
     /// </summary>
     public BlockLink FallThrough, Other;
 
+    /// <summary>The block translated to .NET code once it ran <see cref="SoftwareCpu.CompileThreshold"/> times.</summary>
+    public Jit.CompiledCode? Compiled;
+    /// <summary>Times run by the interpreter; compiling is tried once, when this reaches the threshold.</summary>
+    public int Runs;
+
     public CodeBlock(Instruction[] instrs, int count, ulong startRip, ulong csBase, int bitness, ulong physPage, int version, bool cacheable, ulong key)
     {
         Key = key;
@@ -80,7 +85,7 @@ public sealed unsafe partial class SoftwareCpu
     public const int MaxBlockLength = 32;
 
     private readonly Dictionary<ulong, CodeBlock> _blocks = new();
-    private const int FastBlockBits = 12;
+    private const int FastBlockBits = 16;
     private readonly CodeBlock?[] _fastBlocks = new CodeBlock?[1 << FastBlockBits];
     private readonly PointerCodeReader _codeReader = new();
     private Decoder? _decoder16, _decoder32, _decoder64;

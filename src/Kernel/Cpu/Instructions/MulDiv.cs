@@ -21,7 +21,7 @@ internal static unsafe partial class MulDiv
         t.Set(Mnemonic.Idiv, &Idiv);
     }
 
-    private static void SetMulFlags(SoftwareCpu cpu, int size, ulong low, bool overflow)
+    internal static void SetMulFlags(SoftwareCpu cpu, int size, ulong low, bool overflow)
     {
         var f = cpu.ComputeArith() & ~(RFlags.CF | RFlags.OF);
         if (overflow) f |= RFlags.CF | RFlags.OF;

@@ -1,0 +1,314 @@
+using System.Reflection;
+using System.Reflection.Emit;
+using Iced.Intel;
+
+namespace Actorvisor.Kernel.Cpu.Jit;
+
+/// <summary>A block translated to .NET code: runs the whole block from its first instruction.</summary>
+internal delegate void CompiledCode(SoftwareCpu cpu, Instruction[] instructions);
+
+/// <summary>
+/// Translates a hot 64-bit-mode block into a <see cref="DynamicMethod"/> that the .NET JIT compiles to host
+/// code (QEMU's TCG does the same with its own back end). Common integer instructions become inline IL over
+/// guest registers held in IL locals and lazy flags held in locals; every other instruction calls its
+/// interpreter handler ("call-out") with the CPU state synced first. Memory operands take the software
+/// TLB's fast path inline; a miss, MMIO or fault goes through the interpreter's path after the same sync.
+///
+/// The contract is the interpreter's: after the block (or at a fault) RIP, CurrentIp, InstructionCount,
+/// the registers and the lazy-flag fields are what <c>ExecuteBlock</c> would have left. The interpreter
+/// stays the reference; tests run blocks both ways and compare.
+/// </summary>
+internal sealed partial class BlockCompiler
+{
+    private readonly CodeBlock _block;
+    private readonly ILGenerator _il;
+    private readonly DynamicMethod _method;
+
+    private enum RegState : byte { NotLoaded, Clean, Dirty }
+    private readonly LocalBuilder?[] _reg = new LocalBuilder?[16];
+    private readonly RegState[] _regState = new RegState[16];
+    private readonly LocalBuilder _gprs;
+
+    /// <summary>Instructions of this block already added to <see cref="SoftwareCpu.InstructionCount"/>.</summary>
+    private int _synced;
+    /// <summary>Index of the instruction being emitted.</summary>
+    private int _k;
+
+    private CompiledInstructionCount _stats;
+
+    private BlockCompiler(CodeBlock block)
+    {
+        _block = block;
+        // Anonymously hosted with restricted skip-visibility: the generated code may use the engine's internal
+        // members, and CreateDelegate JIT-compiles it at once (so a background compile leaves no work behind).
+        _method = new DynamicMethod($"block_{block.StartRip:x}", typeof(void),
+            [typeof(SoftwareCpu), typeof(Instruction[])], restrictedSkipVisibility: true);
+        // Every local is written before it is read (registers load on first use), so skip zeroing them.
+        _method.InitLocals = false;
+        _il = _method.GetILGenerator();
+        _gprs = _il.DeclareLocal(typeof(ulong[]));
+        _fd = _il.DeclareLocal(typeof(ulong));
+        _fs = _il.DeclareLocal(typeof(ulong));
+        _fr = _il.DeclareLocal(typeof(ulong));
+        _fa = _il.DeclareLocal(typeof(ulong));
+    }
+
+    /// <summary>How many instructions of a block were translated inline (the rest call their handlers).</summary>
+    internal struct CompiledInstructionCount { public int Inline, CallOut; }
+
+    /// <summary>
+    /// The compiled form of <paramref name="block"/>, or null where compiling does not pay or is not
+    /// supported (not 64-bit mode, or nothing to translate inline).
+    /// </summary>
+    public static CompiledCode? Compile(CodeBlock block) => Compile(block, out _);
+
+    internal static CompiledCode? Compile(CodeBlock block, out CompiledInstructionCount stats)
+    {
+        stats = default;
+        if (block.Bitness != 64 || !block.Cacheable || block.Count == 0) return null;
+        var c = new BlockCompiler(block);
+        c.EmitBody();
+        stats = c._stats;
+        if (stats.Inline == 0) return null;
+        return (CompiledCode)c._method.CreateDelegate(typeof(CompiledCode));
+    }
+
+    private void EmitBody()
+    {
+        // cpu.EndBlock = false; gprs = cpu.Gprs
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldc_I4_0);
+        _il.Emit(OpCodes.Stfld, F.EndBlock);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, F.Gprs);
+        _il.Emit(OpCodes.Stloc, _gprs);
+
+        var n = _block.Count;
+        var ended = false;
+        for (_k = 0; _k < n && !ended; _k++)
+        {
+            ref readonly var i = ref _block.Instructions[_k];
+            if (TryEmitInline(in i, out ended)) _stats.Inline++;
+            else
+            {
+                EmitCallOut(in i);
+                _stats.CallOut++;
+                // After a control transfer handled by a call-out the block is over (it was its last instruction).
+                ended = _k == n - 1;
+            }
+        }
+        if (!ended)
+        {
+            // Fell off the end of a block cut by length or page: continue at the next instruction.
+            _k = n - 1;
+            EmitExit(n, () => EmitConst(_block.Instructions[n - 1].NextIP));
+        }
+    }
+
+    // ---- guest registers in locals ----
+
+    /// <summary>Pushes the full 64-bit register <paramref name="r"/> (0..15), loading it on first use.</summary>
+    private void LoadReg(int r)
+    {
+        EnsureLoaded(r);
+        _il.Emit(OpCodes.Ldloc, _reg[r]!);
+    }
+
+    private void EnsureLoaded(int r)
+    {
+        if (_regState[r] != RegState.NotLoaded) return;
+        _reg[r] ??= _il.DeclareLocal(typeof(ulong));
+        _il.Emit(OpCodes.Ldloc, _gprs);
+        EmitInt(r);
+        _il.Emit(OpCodes.Ldelem_I8);
+        _il.Emit(OpCodes.Stloc, _reg[r]!);
+        _regState[r] = RegState.Clean;
+    }
+
+    /// <summary>Pops a 64-bit value into register <paramref name="r"/>.</summary>
+    private void StoreReg(int r)
+    {
+        _reg[r] ??= _il.DeclareLocal(typeof(ulong));
+        _il.Emit(OpCodes.Stloc, _reg[r]!);
+        _regState[r] = RegState.Dirty;
+    }
+
+    /// <summary>Writes dirty registers back to <c>cpu.Gprs</c>; <paramref name="markClean"/> when every path continues from here.</summary>
+    private void WriteBackRegisters(bool markClean)
+    {
+        for (var r = 0; r < 16; r++)
+        {
+            if (_regState[r] != RegState.Dirty) continue;
+            _il.Emit(OpCodes.Ldloc, _gprs);
+            EmitInt(r);
+            _il.Emit(OpCodes.Ldloc, _reg[r]!);
+            _il.Emit(OpCodes.Stelem_I8);
+            if (markClean) _regState[r] = RegState.Clean;
+        }
+    }
+
+    // ---- syncing with the interpreter's state ----
+
+    /// <summary>
+    /// Before an interpreter path that may fault, reach a device or read the clock: registers and flags in
+    /// the CPU, InstructionCount counting the instructions before this one, CurrentIp/RIP at this one.
+    /// Compile-time state is left as it is (the fast path continues without these stores).
+    /// </summary>
+    private void EmitSlowPathSync(in Instruction i)
+    {
+        WriteBackRegisters(markClean: false);
+        FlushFlags(markClean: false);
+        AddInstructionCount(_k - _synced);
+        StoreIps(in i);
+    }
+
+    /// <summary>Undoes the count of <see cref="EmitSlowPathSync"/> where the fast path joins again.</summary>
+    private void EmitSlowPathUnsync() => AddInstructionCount(-(_k - _synced));
+
+    private void StoreIps(in Instruction i)
+    {
+        _il.Emit(OpCodes.Ldarg_0);
+        EmitConst(i.IP);
+        _il.Emit(OpCodes.Stfld, F.CurrentIp);
+        _il.Emit(OpCodes.Ldarg_0);
+        EmitConst(i.NextIP);
+        _il.Emit(OpCodes.Stfld, F.Rip);
+    }
+
+    private void AddInstructionCount(int delta)
+    {
+        if (delta == 0) return;
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, F.InstructionCount);
+        _il.Emit(OpCodes.Ldc_I8, (long)delta);
+        _il.Emit(OpCodes.Add);
+        _il.Emit(OpCodes.Stfld, F.InstructionCount);
+    }
+
+    /// <summary>
+    /// Leaves the block after <paramref name="executed"/> instructions (the last of them is <c>_k</c>), RIP
+    /// set by <paramref name="pushRip"/>. Compile-time state is unchanged: code after a conditional exit
+    /// continues with it.
+    /// </summary>
+    private void EmitExit(int executed, Action pushRip)
+    {
+        WriteBackRegisters(markClean: false);
+        FlushFlags(markClean: false);
+        AddInstructionCount(executed - _synced);
+        _il.Emit(OpCodes.Ldarg_0);
+        EmitConst(_block.Instructions[executed - 1].IP);
+        _il.Emit(OpCodes.Stfld, F.CurrentIp);
+        _il.Emit(OpCodes.Ldarg_0);
+        pushRip();
+        _il.Emit(OpCodes.Stfld, F.Rip);
+        _il.Emit(OpCodes.Ret);
+    }
+
+    /// <summary>After an instruction that stored to memory: a store to a code page ends the block (SMC).</summary>
+    private void EmitEndBlockCheck(in Instruction i)
+    {
+        var cont = _il.DefineLabel();
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, F.EndBlock);
+        _il.Emit(OpCodes.Brfalse, cont);
+        var next = i.NextIP;
+        EmitExit(_k + 1, () => EmitConst(next));
+        _il.MarkLabel(cont);
+    }
+
+    /// <summary>
+    /// An instruction run by its interpreter handler, exactly as <c>ExecuteBlock</c> runs it: state synced,
+    /// CurrentIp and RIP set, the handler called, the count bumped, and the block left if the handler
+    /// branched or asked to end it.
+    /// </summary>
+    private unsafe void EmitCallOut(in Instruction i)
+    {
+        WriteBackRegisters(markClean: true);
+        FlushFlags(markClean: true);
+        AddInstructionCount(_k - _synced);
+        _synced = _k;
+        StoreIps(in i);
+
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
+        EmitInt(_k);
+        _il.Emit(OpCodes.Ldelema, typeof(Instruction));
+        _il.Emit(OpCodes.Ldc_I8, (long)(nint)_block.Handlers[_k]);
+        _il.Emit(OpCodes.Conv_I);
+        _il.EmitCalli(OpCodes.Calli, CallingConventions.Standard, typeof(void),
+            [typeof(SoftwareCpu), typeof(Instruction).MakeByRefType()], null);
+
+        AddInstructionCount(1);
+        _synced = _k + 1;
+        // The handler may have changed any register or flag.
+        Array.Fill(_regState, RegState.NotLoaded);
+        ForgetFlags();
+
+        if (_k == _block.Count - 1)
+        {
+            _il.Emit(OpCodes.Ret);
+            return;
+        }
+        // if (cpu.EndBlock || cpu.Rip != next) return;
+        var leave = _il.DefineLabel();
+        var cont = _il.DefineLabel();
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, F.EndBlock);
+        _il.Emit(OpCodes.Brtrue, leave);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, F.Rip);
+        EmitConst(i.NextIP);
+        _il.Emit(OpCodes.Beq, cont);
+        _il.MarkLabel(leave);
+        _il.Emit(OpCodes.Ret);
+        _il.MarkLabel(cont);
+    }
+
+    // ---- constants ----
+
+    private void EmitConst(ulong v) => _il.Emit(OpCodes.Ldc_I8, (long)v);
+
+    private void EmitInt(int v)
+    {
+        switch (v)
+        {
+            case 0: _il.Emit(OpCodes.Ldc_I4_0); break;
+            case 1: _il.Emit(OpCodes.Ldc_I4_1); break;
+            case 2: _il.Emit(OpCodes.Ldc_I4_2); break;
+            case 3: _il.Emit(OpCodes.Ldc_I4_3); break;
+            case 4: _il.Emit(OpCodes.Ldc_I4_4); break;
+            case 5: _il.Emit(OpCodes.Ldc_I4_5); break;
+            case 6: _il.Emit(OpCodes.Ldc_I4_6); break;
+            case 7: _il.Emit(OpCodes.Ldc_I4_7); break;
+            case 8: _il.Emit(OpCodes.Ldc_I4_8); break;
+            default:
+                if (v is >= sbyte.MinValue and <= sbyte.MaxValue) _il.Emit(OpCodes.Ldc_I4_S, (sbyte)v);
+                else _il.Emit(OpCodes.Ldc_I4, v);
+                break;
+        }
+    }
+
+    /// <summary>The members generated code touches.</summary>
+    private static class F
+    {
+        private const BindingFlags Any = BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
+        public static readonly FieldInfo Gprs = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.Gprs), Any)!;
+        public static readonly FieldInfo Rip = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.Rip), Any)!;
+        public static readonly FieldInfo CurrentIp = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.CurrentIp), Any)!;
+        public static readonly FieldInfo InstructionCount = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.InstructionCount), Any)!;
+        public static readonly FieldInfo EndBlock = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.EndBlock), Any)!;
+        public static readonly FieldInfo LfOp = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfOp), Any)!;
+        public static readonly FieldInfo LfSize = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfSize), Any)!;
+        public static readonly FieldInfo LfDst = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfDst), Any)!;
+        public static readonly FieldInfo LfSrc = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfSrc), Any)!;
+        public static readonly FieldInfo LfRes = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfRes), Any)!;
+        public static readonly FieldInfo FlagsArith = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.FlagsArith), Any)!;
+        public static readonly MethodInfo Condition = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.Condition), Any)!;
+        public static readonly MethodInfo GetCF = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.GetCF), Any)!;
+        public static readonly MethodInfo SetMulFlags = typeof(Instructions.MulDiv).GetMethod(nameof(Instructions.MulDiv.SetMulFlags), Any)!;
+
+        public static MethodInfo Runtime(string name) => typeof(JitRuntime).GetMethod(name, Any)!;
+    }
+}
+
