@@ -337,5 +337,6 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         _memory?.Dispose();
         _isaIrq?.Dispose();
         _hostTimers?.Dispose();
+        _countingLease?.Dispose();
     }
 }

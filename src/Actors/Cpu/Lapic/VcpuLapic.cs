@@ -101,10 +101,12 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
                 case LapicDeliver d:
                     Model.Accept(d.Mode, d.Vector, d.Trigger);
                     if (d.Trace != default) _telemetry.Accepted(d, Model);
+                    else if (d.Raised != 0) _telemetry.Stamped(d, Model);
                     break;
                 case LocalInterrupt l when l.Lint is 0 or 1:
                     if (l.Lint == 0) _lint0 = l.Level;
                     if (l.Trace != default) _telemetry.LintRaised(l.Trace);
+                    else if (l.Raised != 0) _telemetry.LintStamped(l.Raised);
                     if (HardwareEnabled) Model.SetLint(l.Lint, l.Level);
                     else if (l.Lint == 1 && l.Level) Nmi(); // a disabled LAPIC passes LINT1 through as NMI
                     else if (l.Lint == 0) Model.SetLint0Level(l.Level);
