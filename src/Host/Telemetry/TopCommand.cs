@@ -184,7 +184,7 @@ public static class TopCommand
     private static string Line(int gsi) => gsi < 0 ? "msi" : "gsi=" + gsi.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The terminal form: one table per kind, side by side where they fit.</summary>
-    private static IRenderable Render(LiveRates r, int rows)
+    public static IRenderable Render(LiveRates r, int rows)
     {
         var c = CultureInfo.InvariantCulture;
         string Rate(double v) => v.ToString(v >= 100 ? "N0" : "N1", c);
@@ -195,11 +195,11 @@ public static class TopCommand
             t.Columns[0].LeftAligned();
             return t;
         }
-        var exits = Make("exits/s", "reason", "/s");
+        var exits = Make("exits", "reason", "per s");
         foreach (var (reason, rate) in r.Exits.Take(rows)) exits.AddRow(reason, Rate(rate));
-        var irqs = Make("interrupts raised/s", "line", "/s");
+        var irqs = Make("irqs raised", "line", "per s");
         foreach (var (gsi, rate) in r.Raised.Take(rows)) irqs.AddRow(Line(gsi), Rate(rate));
-        var vectors = Make("interrupts taken/s", "vector", "/s");
+        var vectors = Make("irqs taken", "vector", "per s");
         foreach (var (vector, rate) in r.Injected.Take(rows)) vectors.AddRow("0x" + vector.ToString("x2", c), Rate(rate));
         var devices = Make("busiest devices", "device", "reads/s", "writes/s");
         foreach (var (device, reads, writes) in r.Devices.Take(rows)) devices.AddRow(Markup.Escape(device), Rate(reads), Rate(writes));
@@ -207,7 +207,7 @@ public static class TopCommand
         foreach (var v in r.Vcpus)
             vcpus.AddRow(v.Id.ToString(c), Markup.Escape(v.State), (v.RunShare * 100).ToString("F0", c) + "%",
                 (v.HaltShare * 100).ToString("F0", c) + "%", Rate(v.ExitsPerSecond), Rate(v.InstructionsPerSecond));
-        var mailboxes = Make("mailbox depth", "actor", "messages");
+        var mailboxes = Make("mailboxes", "actor", "waiting");
         foreach (var (actor, depth) in r.Mailboxes.OrderByDescending(m => m.Value).ThenBy(m => m.Key, StringComparer.Ordinal).Take(rows))
             mailboxes.AddRow(Markup.Escape(actor), depth.ToString(c));
         var header = new Markup($"[bold]{Markup.Escape(r.Vm)}[/]  exits/s [bold]{Rate(r.TotalExits)}[/]  " +

@@ -92,4 +92,23 @@ public class LiveRatesTests
         Assert.Contains(lines, l => l.StartsWith("vcpu ") && l.Contains("halted") && l.Contains("run  10.0%") && l.Contains("halt  90.0%"));
         Assert.Contains(lines, l => l.StartsWith("mailbox ") && l.Contains("uart-0") && l.TrimEnd().EndsWith(" 3"));
     }
+
+    [Fact]
+    public void TheTerminalFormHasATablePerKind()
+    {
+        var a = Snapshot(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        var b = Snapshot(1, pio: 10, timerIrqs: 100, vector30: 99, uartReads: 1, uartWrites: 2, run: 0.1, halt: 0.9, instructions: 1000, vcpuExits: 110);
+        var w = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Ansi = Spectre.Console.AnsiSupport.No, ColorSystem = Spectre.Console.ColorSystemSupport.NoColors,
+            Out = new Spectre.Console.AnsiConsoleOutput(w),
+        });
+        console.Profile.Width = 160;
+        console.Write(TopCommand.Render(LiveRates.Between(a, b), 10));
+        var text = w.ToString();
+        foreach (var expected in new[] { "exits/s 110", "irqs raised", "irqs taken", "busiest devices", "vCPUs", "mailboxes",
+                     "gsi=0", "0x30", "uart-0", "halted", "99.0", "1,000" })
+            Assert.True(text.Contains(expected), $"no '{expected}' in:\n{text}");
+    }
 }

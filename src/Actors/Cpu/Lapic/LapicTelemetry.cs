@@ -75,6 +75,14 @@ internal sealed class LapicTelemetry(int vcpuId)
         _stamped++;
     }
 
+    /// <summary>INTR fell before an INTA took it: that raise time is void.</summary>
+    public void LintLowered()
+    {
+        if (_extIntRaisedAt == 0) return;
+        _extIntRaisedAt = 0;
+        _stamped--;
+    }
+
     public void LintRaised(ActivityContext trace)
     {
         SetExtInt(trace);
@@ -112,6 +120,15 @@ internal sealed class LapicTelemetry(int vcpuId)
         else _count++;
         _inService[vector] = trace;
         _count--;
+    }
+
+    /// <summary>Drops the raise times of pending interrupts (an INIT cleared IRR).</summary>
+    public void ForgetStamps()
+    {
+        if (_stamped == 0) return;
+        if (_raisedAt is not null) Array.Clear(_raisedAt);
+        _extIntRaisedAt = 0;
+        _stamped = 0;
     }
 
     private void TakenStamped(int vector, bool extInt)
