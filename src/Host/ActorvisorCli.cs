@@ -228,7 +228,8 @@ public static partial class ActorvisorCli
         });
 
         var root = new RootCommand("Actorvisor: an x86-64 virtual machine monitor built as a microkernel of actors")
-            { run, GuestCommands.Build(stderr), ControlCommands.BuildCtl(stdout, stderr), ControlCommands.BuildList(stdout, stderr), Telemetry.TraceCommands.Build(stdout, stderr) };
+            { run, GuestCommands.Build(stderr), ControlCommands.BuildCtl(stdout, stderr), ControlCommands.BuildList(stdout, stderr), Telemetry.TraceCommands.Build(stdout, stderr),
+              Telemetry.TopCommand.Build(stdout, stderr) };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

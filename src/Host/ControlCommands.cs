@@ -51,7 +51,7 @@ public static class ControlCommands
     private const string Usage =
         "status | suspend | resume | force-reset | force-poweroff | power-button | get-active-cpus | get-suspended-cpus | " +
         "get-cpu-topology | get-regs CPU | set-reg CPU REG VALUE | get-lapic CPU | inject-nmi CPU | irq assert|deassert|pulse GSI | " +
-        "rtc-time [set UNIX_SECONDS] | rtc-nvram OFFSET [set VALUE] | stats | crash-device DEVICE | " +
+        "rtc-time [set UNIX_SECONDS] | rtc-nvram OFFSET [set VALUE] | stats | telemetry | crash-device DEVICE | " +
         "faults list|report|clear|pause|resume | faults remove NAME | faults add KEY=VALUE... | trace [CLASSES [SAMPLE]] | " +
         "getcap CPU [CAP] | setcap CPU CAP on|off";
 
@@ -70,7 +70,7 @@ public static class ControlCommands
         JsonObject? result = (verb, args.Length) switch
         {
             ("status" or "suspend" or "resume" or "force-reset" or "force-poweroff" or "power-button" or "get-active-cpus"
-                or "get-suspended-cpus" or "get-cpu-topology" or "stats", 0) => R(),
+                or "get-suspended-cpus" or "get-cpu-topology" or "stats" or "telemetry", 0) => R(),
             ("get-regs" or "get-lapic" or "inject-nmi", 1) => R(("cpu", args[0])),
             ("set-reg", 3) => R(("cpu", args[0]), ("register", args[1]), ("value", args[2])),
             ("irq", 2) => R(("action", args[0]), ("gsi", args[1])),

@@ -30,6 +30,18 @@ public static class MailboxDepth
     public static int Depth(IActorRef actor) =>
         actor is ActorRefWithCell { Underlying: ActorCell cell } ? cell.Mailbox.MessageQueue.Count : -1;
 
+    /// <summary>The tracked actors of <paramref name="vm"/> that are still there, and their mailbox depths now.</summary>
+    public static IReadOnlyList<(string Actor, int Depth)> Of(string vm)
+    {
+        List<(string Vm, IActorRef Actor)> live;
+        lock (Gate) live = [.. _tracked];
+        var result = new List<(string, int)>();
+        foreach (var (v, actor) in live)
+            if (v == vm && actor is not IInternalActorRef { IsTerminated: true } && Depth(actor) is var d and >= 0)
+                result.Add((actor.Path.Name, d));
+        return result;
+    }
+
     private static IEnumerable<Measurement<int>> Observe()
     {
         List<(string Vm, IActorRef Actor)> live;

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Actorvisor.Kernel.Messages;
+using Actorvisor.Kernel.Telemetry;
 
 namespace Actorvisor.Actors.Devices;
 
@@ -15,8 +16,9 @@ public sealed class MessageIrqLine(IActorRef fabric, int gsi, IActorRef sender) 
 
     public int Gsi => gsi;
 
-    public void Set(bool level) =>
-        fabric.Tell(new InterruptProtocol.SetIrq(gsi, level, level ? _telemetry.Raised(gsi) : default), sender);
+    public void Set(bool level) => fabric.Tell(level
+        ? new InterruptProtocol.SetIrq(gsi, true, _telemetry.Raised(gsi), InterruptLatency.Stamp())
+        : new InterruptProtocol.SetIrq(gsi, false), sender);
 
-    public void Pulse() => fabric.Tell(new InterruptProtocol.PulseIrq(gsi, _telemetry.Raised(gsi)), sender);
+    public void Pulse() => fabric.Tell(new InterruptProtocol.PulseIrq(gsi, _telemetry.Raised(gsi), InterruptLatency.Stamp()), sender);
 }

@@ -23,7 +23,7 @@ public static class ControlProtocol
     [
         "status", "suspend", "resume", "force-reset", "force-poweroff", "power-button", "get-active-cpus",
         "get-suspended-cpus", "get-cpu-topology", "get-regs", "set-reg", "get-lapic", "inject-nmi", "irq", "rtc-time",
-        "rtc-nvram", "stats", "crash-device", "faults", "trace", "getcap", "setcap",
+        "rtc-nvram", "stats", "crash-device", "faults", "trace", "getcap", "setcap", "telemetry",
     ];
 
     public static JsonObject Hello(string vmName) => new()
@@ -62,6 +62,7 @@ public static class ControlProtocol
                 "get-suspended-cpus" => GetSuspendedCpus.Instance,
                 "get-cpu-topology" => GetTopology.Instance,
                 "stats" => GetStats.Instance,
+                "telemetry" => GetTelemetry.Instance,
                 "crash-device" => new CrashDevice(Str(request, "device")),
                 "get-regs" => new GetRegs(Int(request, "cpu")),
                 "get-lapic" => new GetLapic(Int(request, "cpu")),

@@ -25,6 +25,8 @@ public static class VmControl
     public sealed record GetSuspendedCpus : Command { public static readonly GetSuspendedCpus Instance = new(); }
     public sealed record GetTopology : Command { public static readonly GetTopology Instance = new(); }
     public sealed record GetStats : Command { public static readonly GetStats Instance = new(); }
+    /// <summary>The VM's telemetry counters now (a LiveSnapshot; what `actorvisor top` polls).</summary>
+    public sealed record GetTelemetry : Command { public static readonly GetTelemetry Instance = new(); }
     public sealed record GetRegs(int Cpu) : Command;
     public sealed record SetReg(int Cpu, string Name, ulong Value) : Command;
     public sealed record GetLapic(int Cpu) : Command;

@@ -148,6 +148,7 @@ public sealed partial class VmSupervisor
         Receive<GetNvram>(m => AskDevice<object>(_rtc, new RtcProtocol.ReadNvram(m.Offset), NvramReply).PipeTo(Sender));
         Receive<SetNvram>(m => AskDevice<object>(_rtc, new RtcProtocol.WriteNvram(m.Offset, m.Value), NvramReply).PipeTo(Sender));
         Receive<GetStats>(_ => Stats().PipeTo(Sender));
+        Receive<GetTelemetry>(_ => TelemetryCommand().PipeTo(Sender));
         Receive<FaultRules>(m => Sender.Tell(FaultsCommand(m)));
         Receive<Trace>(m => Sender.Tell(TraceCommand(m)));
         SupervisionControls();

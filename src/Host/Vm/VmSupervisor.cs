@@ -348,5 +348,6 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         _storms?.Dispose();
         _isaIrq?.Dispose();
         _hostTimers?.Dispose();
+        _countingLease?.Dispose();
     }
 }

@@ -2,18 +2,21 @@ using System.Diagnostics;
 
 namespace Actorvisor.Kernel.Messages;
 
-/// <summary>Interrupt lines and messages, each carrying the trace context of the interrupt's path.</summary>
+/// <summary>
+/// Interrupt lines and messages, each carrying the trace context of the interrupt's path and, when metrics are
+/// collected, <c>Raised</c>: the Stopwatch timestamp of the line's assertion (0: none), for the latency histogram.
+/// </summary>
 public static class InterruptProtocol
 {
     public enum TriggerMode : byte { Edge, Level }
     public enum DeliveryMode : byte { Fixed = 0, LowestPriority = 1, Smi = 2, Nmi = 4, Init = 5, Startup = 6, ExtInt = 7 }
 
     /// <summary>Assert or deassert a GSI (bhyve's ISA assert/deassert): reaches PIC and IOAPIC.</summary>
-    public sealed record SetIrq(int Gsi, bool Level, ActivityContext Trace = default);
+    public sealed record SetIrq(int Gsi, bool Level, ActivityContext Trace = default, long Raised = 0);
     /// <summary>Assert then deassert a GSI (an edge).</summary>
-    public sealed record PulseIrq(int Gsi, ActivityContext Trace = default);
+    public sealed record PulseIrq(int Gsi, ActivityContext Trace = default, long Raised = 0);
     /// <summary>A message-signalled interrupt; address and data are opaque to the sender.</summary>
-    public sealed record Msi(ulong Address, uint Data, ActivityContext Trace = default);
+    public sealed record Msi(ulong Address, uint Data, ActivityContext Trace = default, long Raised = 0);
     /// <summary>ICR destination shorthand (SDM Vol. 3A, 11.6.1).</summary>
     public enum DestinationShorthand : byte { None, Self, AllIncludingSelf, AllExcludingSelf }
 
@@ -32,10 +35,10 @@ public static class InterruptProtocol
     /// names. <paramref name="Level"/> is the ICR level bit (an INIT with level 0 is INIT level de-assert).
     /// </summary>
     public sealed record LapicDeliver(byte Vector, DeliveryMode Mode, TriggerMode Trigger, ApicDestination Destination,
-        bool Level = true, ActivityContext Trace = default);
+        bool Level = true, ActivityContext Trace = default, long Raised = 0);
     /// <summary>Broadcast from a LAPIC to the IOAPIC when the guest EOIs a level-triggered vector.</summary>
     public sealed record EndOfInterrupt(byte Vector, ActivityContext Trace = default);
-    public sealed record LocalInterrupt(int Lint, bool Level, ActivityContext Trace = default);
+    public sealed record LocalInterrupt(int Lint, bool Level, ActivityContext Trace = default, long Raised = 0);
 
     /// <summary>
     /// The INTA cycle a vCPU runs on the 8259 pair when it takes an ExtINT; the vCPU waits for the answer like

@@ -27,9 +27,12 @@ public static class InterruptTrace
     /// <summary>How long a root may stay open before it is ended without its EOI.</summary>
     public static readonly TimeSpan OpenLimit = TimeSpan.FromSeconds(2);
 
-    /// <summary>Assert → injection, for traced interrupts (tags: vm.name, irq.gsi, irq.vector).</summary>
+    /// <summary>
+    /// Assert → injection: traced interrupts (tags: vm.name, irq.gsi, irq.vector), and with metrics on the untraced
+    /// ones too (tags: vm.name, irq.vector; <see cref="InterruptLatency"/>).
+    /// </summary>
     public static readonly Histogram<double> Latency = ActorvisorTelemetry.Meter.CreateHistogram(
-        "actorvisor.interrupt.latency", "s", "Time from a device raising an interrupt to the vCPU taking its vector (traced interrupts)",
+        "actorvisor.interrupt.latency", "s", "Time from a device raising an interrupt to the vCPU taking its vector",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = VmMeters.LatencyBuckets });
 
     /// <summary>Open roots (tests, state dumps).</summary>

@@ -39,6 +39,7 @@ public static class TraceSwitches
     private static double _ratio = 1.0;
     private static Kinds _tracing;
     private static bool _metrics;
+    private static int _counters;
 
     /// <summary>What is on, as one field the hot paths read. Zero: nothing at all.</summary>
     public static volatile Kinds Active;
@@ -89,12 +90,48 @@ public static class TraceSwitches
         }
     }
 
-    public static bool MetricsOn => (Active & Kinds.Metrics) != 0;
+    /// <summary>Metrics are exported (a meter provider is there); <see cref="Kinds.Metrics"/> may also be on for a live view.</summary>
+    public static bool MetricsOn
+    {
+        get
+        {
+            lock (Gate) return _metrics;
+        }
+    }
+
+    /// <summary>
+    /// Per-device counting on without an exporter, for a live view (<c>actorvisor top</c>): the counts the
+    /// metrics read (accesses per device, raised lines) are kept while at least one lease is held.
+    /// </summary>
+    public static IDisposable CountingLease()
+    {
+        lock (Gate)
+        {
+            _counters++;
+            Publish();
+        }
+        return new Lease();
+    }
+
+    private sealed class Lease : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) != 0) return;
+            lock (Gate)
+            {
+                _counters--;
+                Publish();
+            }
+        }
+    }
 
     private static void Publish()
     {
         Version++;
-        Active = _tracing | (_metrics ? Kinds.Metrics : Kinds.None);
+        Active = _tracing | (_metrics || _counters > 0 ? Kinds.Metrics : Kinds.None);
     }
 
     /// <summary>Whether <paramref name="eventClass"/> is traced now (sampling aside).</summary>

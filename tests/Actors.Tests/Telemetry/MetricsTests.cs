@@ -69,6 +69,25 @@ public class MetricsTests : TestKit
         Assert.Equal(TelemetryGuest.UartReads, pioTimed);
         Assert.Contains(exported, m => m.Name == "actorvisor.vcpu.time");
 
+        // Nothing is traced here (no trace exporter), yet the UART's one interrupt has its raise → injection time:
+        // the raise time rides on the messages when metrics are collected.
+        Assert.False(TraceSwitches.IsEnabled("irq.uart-0"));
+        long latencyCount = 0;
+        double latencySum = 0;
+        foreach (var m in exported.Where(m => m.Name == "actorvisor.interrupt.latency"))
+            foreach (ref readonly var p in m.GetMetricPoints())
+            {
+                var pointTags = new Dictionary<string, object?>();
+                foreach (var t in p.Tags) pointTags[t.Key] = t.Value;
+                if (!Equals(pointTags.GetValueOrDefault(TelemetryAttributes.VmName), vm)) continue;
+                Assert.Equal(TelemetryGuest.Vector, Convert.ToInt32(pointTags[TelemetryAttributes.IrqVector]));
+                if (p.GetHistogramCount() < latencyCount) continue;
+                latencyCount = p.GetHistogramCount();
+                latencySum = p.GetHistogramSum();
+            }
+        Assert.Equal(1, latencyCount);
+        Assert.InRange(latencySum, 1e-7, Wait.TotalSeconds);
+
         // The same counts as one snapshot, the way a live view reads them.
         var snapshot = TelemetrySnapshot.Take(vm);
         Assert.Equal(TelemetryGuest.UartWrites, snapshot.Accesses[("uart-0", "write")]);

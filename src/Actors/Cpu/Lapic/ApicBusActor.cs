@@ -24,7 +24,8 @@ public sealed class ApicBusActor : ReceiveActor
         Receive<InterruptProtocol.LapicDeliver>(Route);
         Receive<InterruptProtocol.Msi>(m =>
         {
-            if (MsiDecoder.Decode(m.Address, m.Data) is { } d) Route(m.Trace == default ? d : d with { Trace = m.Trace });
+            if (MsiDecoder.Decode(m.Address, m.Data) is { } d)
+                Route(m.Trace == default && m.Raised == 0 ? d : d with { Trace = m.Trace, Raised = m.Raised });
             else Undeliverable++;
         });
     }

@@ -17,6 +17,10 @@ internal sealed class LapicTelemetry(int vcpuId)
     private ActivityContext[]? _pending, _inService;
     private ActivityContext _extInt;
     private int _count;
+    /// <summary>Raise times of untraced pending interrupts (per vector; the ExtINT's apart), for the latency histogram.</summary>
+    private long[]? _raisedAt;
+    private long _extIntRaisedAt;
+    private int _stamped;
 
     /// <summary>Where the counts go (the vCPU's, once the vCPU actor attached it).</summary>
     public VcpuMetrics Metrics { get; set; } = VcpuMetrics.Detached;
@@ -48,6 +52,37 @@ internal sealed class LapicTelemetry(int vcpuId)
         InterruptTrace.Accept(d.Trace, Metrics.Vm, vcpuId, d.Vector, d.Trigger == TriggerMode.Level ? "level" : "edge");
     }
 
+    /// <summary>An untraced interrupt with a raise time was accepted: keep the time until the vector is taken.</summary>
+    public void Stamped(LapicDeliver d, Lapic model)
+    {
+        if (d.Mode == DeliveryMode.ExtInt)
+        {
+            LintStamped(d.Raised);
+            return;
+        }
+        if (d.Mode is not (DeliveryMode.Fixed or DeliveryMode.LowestPriority) || !model.IrrBit(d.Vector)) return;
+        _raisedAt ??= new long[256];
+        // A second message for a vector already in IRR merges with it: the first raise is the one that waits.
+        if (_raisedAt[d.Vector] != 0) return;
+        _raisedAt[d.Vector] = d.Raised;
+        _stamped++;
+    }
+
+    public void LintStamped(long raised)
+    {
+        if (_extIntRaisedAt != 0) return;
+        _extIntRaisedAt = raised;
+        _stamped++;
+    }
+
+    /// <summary>INTR fell before an INTA took it: that raise time is void.</summary>
+    public void LintLowered()
+    {
+        if (_extIntRaisedAt == 0) return;
+        _extIntRaisedAt = 0;
+        _stamped--;
+    }
+
     public void LintRaised(ActivityContext trace)
     {
         SetExtInt(trace);
@@ -66,6 +101,7 @@ internal sealed class LapicTelemetry(int vcpuId)
     {
         Metrics.Vectors[vector]++;
         Metrics.Exits[(int)ExitReason.Interrupt]++;
+        if (_stamped != 0) TakenStamped(vector, extInt);
         if (_count == 0) return;
         if (extInt)
         {
@@ -84,6 +120,34 @@ internal sealed class LapicTelemetry(int vcpuId)
         else _count++;
         _inService[vector] = trace;
         _count--;
+    }
+
+    /// <summary>Drops the raise times of pending interrupts (an INIT cleared IRR).</summary>
+    public void ForgetStamps()
+    {
+        if (_stamped == 0) return;
+        if (_raisedAt is not null) Array.Clear(_raisedAt);
+        _extIntRaisedAt = 0;
+        _stamped = 0;
+    }
+
+    private void TakenStamped(int vector, bool extInt)
+    {
+        long raised;
+        if (extInt)
+        {
+            raised = _extIntRaisedAt;
+            _extIntRaisedAt = 0;
+        }
+        else
+        {
+            if (_raisedAt is null) return;
+            raised = _raisedAt[vector];
+            _raisedAt[vector] = 0;
+        }
+        if (raised == 0) return;
+        _stamped--;
+        InterruptLatency.Record(Metrics.Vm, vector, raised);
     }
 
     /// <summary>The in-service vector an EOI write is about to retire (the highest ISR bit); -1 if none.</summary>

@@ -101,10 +101,13 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
                 case LapicDeliver d:
                     Model.Accept(d.Mode, d.Vector, d.Trigger);
                     if (d.Trace != default) _telemetry.Accepted(d, Model);
+                    else if (d.Raised != 0) _telemetry.Stamped(d, Model);
                     break;
                 case LocalInterrupt l when l.Lint is 0 or 1:
                     if (l.Lint == 0) _lint0 = l.Level;
                     if (l.Trace != default) _telemetry.LintRaised(l.Trace);
+                    else if (l.Raised != 0) _telemetry.LintStamped(l.Raised);
+                    else if (l.Lint == 0 && !l.Level) _telemetry.LintLowered();
                     if (HardwareEnabled) Model.SetLint(l.Lint, l.Level);
                     else if (l.Lint == 1 && l.Level) Nmi(); // a disabled LAPIC passes LINT1 through as NMI
                     else if (l.Lint == 0) Model.SetLint0Level(l.Level);
@@ -130,6 +133,7 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
             _initPending = false;
             Inits++;
             Model.InitReset();
+            _telemetry.ForgetStamps(); // IRR is clear: no pending vector's raise time may meet a later take
             _cpu.Init();
             _lastCr8 = _cpu.Cr8;
             _lint0 = false;

@@ -73,9 +73,12 @@ public sealed class HpetActor : ReceiveActor
     {
         private readonly InterruptSourceTelemetry _telemetry = new(self);
 
-        public void SetIrq(int gsi, bool level) =>
-            target.Tell(new InterruptProtocol.SetIrq(gsi, level, level ? _telemetry.Raised(gsi) : default), self);
-        public void PulseIrq(int gsi) => target.Tell(new InterruptProtocol.PulseIrq(gsi, _telemetry.Raised(gsi)), self);
-        public void Msi(ulong address, uint data) => target.Tell(new InterruptProtocol.Msi(address, data, _telemetry.Raised(-1)), self);
+        public void SetIrq(int gsi, bool level) => target.Tell(level
+            ? new InterruptProtocol.SetIrq(gsi, true, _telemetry.Raised(gsi), Actorvisor.Kernel.Telemetry.InterruptLatency.Stamp())
+            : new InterruptProtocol.SetIrq(gsi, false), self);
+        public void PulseIrq(int gsi) =>
+            target.Tell(new InterruptProtocol.PulseIrq(gsi, _telemetry.Raised(gsi), Actorvisor.Kernel.Telemetry.InterruptLatency.Stamp()), self);
+        public void Msi(ulong address, uint data) =>
+            target.Tell(new InterruptProtocol.Msi(address, data, _telemetry.Raised(-1), Actorvisor.Kernel.Telemetry.InterruptLatency.Stamp()), self);
     }
 }

@@ -26,24 +26,27 @@ public sealed class IoApicActor : ReceiveActor
         Receive<MmioWrite>(m => _ioapic.Write(m.Offset, m.Size, (uint)m.Value));
         Receive<InterruptProtocol.SetIrq>(m =>
         {
-            if (m.Trace == default) _ioapic.SetPin(m.Gsi, m.Level);
-            else Traced(m.Trace, m.Gsi, () => _ioapic.SetPin(m.Gsi, m.Level));
+            if (m.Trace != default) Traced(m.Trace, m.Raised, m.Gsi, () => _ioapic.SetPin(m.Gsi, m.Level));
+            else if (m.Raised != 0) Stamped(m.Raised, () => _ioapic.SetPin(m.Gsi, m.Level));
+            else _ioapic.SetPin(m.Gsi, m.Level);
         });
         Receive<InterruptProtocol.PulseIrq>(m =>
         {
-            if (m.Trace == default) _ioapic.PulsePin(m.Gsi);
-            else Traced(m.Trace, m.Gsi, () => _ioapic.PulsePin(m.Gsi));
+            if (m.Trace != default) Traced(m.Trace, m.Raised, m.Gsi, () => _ioapic.PulsePin(m.Gsi));
+            else if (m.Raised != 0) Stamped(m.Raised, () => _ioapic.PulsePin(m.Gsi));
+            else _ioapic.PulsePin(m.Gsi);
         });
         Receive<InterruptProtocol.EndOfInterrupt>(m => _ioapic.EndOfInterrupt(m.Vector));
         Receive<IoApicProtocol.GetState>(_ => Sender.Tell(_ioapic.Save()));
     }
 
     /// <summary>A traced pin change: the route span around it, and the trace context on what it sends.</summary>
-    private void Traced(System.Diagnostics.ActivityContext trace, int pin, Action change)
+    private void Traced(System.Diagnostics.ActivityContext trace, long raised, int pin, Action change)
     {
         var route = _telemetry.Start(trace, pin);
         var before = _ioapic.Delivered;
         _sink.Trace = trace;
+        _sink.Raised = raised;
         try
         {
             change();
@@ -51,6 +54,7 @@ public sealed class IoApicActor : ReceiveActor
         finally
         {
             _sink.Trace = default;
+            _sink.Raised = 0;
         }
         var sent = _ioapic.Delivered != before;
         var entry = (uint)pin < IoApicRegisters.PinCount ? _ioapic.Entry(pin) : 0;
@@ -58,13 +62,28 @@ public sealed class IoApicActor : ReceiveActor
             (entry & IoApicRegisters.LevelTriggered) != 0 ? "level" : "edge");
     }
 
+    /// <summary>An untraced pin change with a raise time: the time rides on what it sends, for the latency histogram.</summary>
+    private void Stamped(long raised, Action change)
+    {
+        _sink.Raised = raised;
+        try
+        {
+            change();
+        }
+        finally
+        {
+            _sink.Raised = 0;
+        }
+    }
+
     private sealed class TellSink(IActorRef target, IActorRef self) : IApicMessageSink
     {
-        /// <summary>The trace of the pin change being handled (the actor's thread only).</summary>
+        /// <summary>The trace and raise time of the pin change being handled (the actor's thread only).</summary>
         public System.Diagnostics.ActivityContext Trace;
+        public long Raised;
 
         public void Send(InterruptProtocol.LapicDeliver message) =>
-            target.Tell(Trace == default ? message : message with { Trace = Trace }, self);
+            target.Tell(Trace == default && Raised == 0 ? message : message with { Trace = Trace, Raised = Raised }, self);
     }
 }
 

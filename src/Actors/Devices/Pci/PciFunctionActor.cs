@@ -23,7 +23,7 @@ public sealed class PciFunctionActor : ReceiveActor
         _function = function;
         var self = Self;
         function.Connect(new PciFunctionContext(
-            (a, d) => fabric.Tell(new InterruptProtocol.Msi(a, d), self),
+            (a, d) => fabric.Tell(new InterruptProtocol.Msi(a, d, default, Actorvisor.Kernel.Telemetry.InterruptLatency.Stamp()), self),
             action => self.Tell(new PciProtocol.Run(action))));
         PciProtocol.Decodes Decodes() => new(address, function.Config.Decodes().ToArray());
 

@@ -33,13 +33,17 @@ public sealed class PicActor : ReceiveActor
         });
         Receive<InterruptProtocol.SetIrq>(m =>
         {
+            _intr.Stamp = m.Raised;
             if (m.Trace == default) _pic.SetIrq(m.Gsi, m.Level);
             else Traced(m.Trace, m.Gsi, () => _pic.SetIrq(m.Gsi, m.Level));
+            _intr.Stamp = 0;
         });
         Receive<InterruptProtocol.PulseIrq>(m =>
         {
+            _intr.Stamp = m.Raised;
             if (m.Trace == default) _pic.PulseIrq(m.Gsi);
             else Traced(m.Trace, m.Gsi, () => _pic.PulseIrq(m.Gsi));
+            _intr.Stamp = 0;
         });
         Receive<InterruptProtocol.InterruptAcknowledge>(_ =>
         {
@@ -85,11 +89,13 @@ public sealed class PicActor : ReceiveActor
         /// <summary>The trace of the line change being handled, and whether it raised INTR (actor thread only).</summary>
         public System.Diagnostics.ActivityContext Trace;
         public bool Raised;
+        /// <summary>The raise time of the line change being handled (0: none), for the latency histogram.</summary>
+        public long Stamp;
 
         public void Set(bool level)
         {
             if (level) Raised = true;
-            target.Tell(new InterruptProtocol.LocalInterrupt(0, level, level ? Trace : default), self);
+            target.Tell(new InterruptProtocol.LocalInterrupt(0, level, level ? Trace : default, level ? Stamp : 0), self);
         }
     }
 }
