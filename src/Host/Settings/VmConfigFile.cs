@@ -29,10 +29,13 @@ public sealed class ConfigFileException(string message) : Exception(message);
 /// </summary>
 public static partial class VmConfigFile
 {
-    /// <summary>A VM's keys: `run`'s per-VM flags by their long names (<c>slot</c> is <c>-s</c>), and <c>supervision</c>.</summary>
+    /// <summary>
+    /// A VM's keys: `run`'s per-VM flags by their long names (<c>slot</c> is <c>-s</c>), and <c>supervision</c> (a map
+    /// of device to policy; <c>supervise</c> takes the flag's DEVICE=POLICY items instead).
+    /// </summary>
     public static readonly string[] Keys =
         ["name", "kernel", "initrd", "memory", "cpus", "cmdline", "module", "device", "serial", "no-reboot", "supervision",
-         "deterministic", "record", "replay", "faults", "fault-seed", "slot", "disk", "rng", "net"];
+         "supervise", "deterministic", "record", "replay", "faults", "fault-seed", "slot", "disk", "rng", "net"];
 
     /// <summary>The process's keys (top level, also beside <c>vms:</c>): `run`'s flags that are not per VM.</summary>
     public static readonly string[] ProcessKeys =
@@ -223,6 +226,11 @@ public static partial class VmConfigFile
                         policies[device] = policy;
                     }
                     s = s with { Supervision = new DeviceSupervision(policies) };
+                    break;
+                case "supervise":
+                    if (!DeviceSupervision.TryParse(List(), out var supervised, out var superviseError))
+                        throw Error(fileName, value, superviseError!);
+                    s = s with { Supervision = supervised };
                     break;
                 case "no-reboot":
                     s = s with { NoReboot = Bool(fileName, value, key, Scalar()) };

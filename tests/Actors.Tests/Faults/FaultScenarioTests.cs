@@ -117,6 +117,6 @@ public class FaultScenarioTests
     {
         Assert.False(Actorvisor.Host.Vm.DeviceSupervision.TryParse(["uart-0=reboot"], out _, out var error));
         Assert.Contains("--supervise 'uart-0=reboot'", error);
-        Assert.Contains("stop, resume, restart, escalate", error);
+        Assert.Contains("stop, resume, restart, restart-power-on, escalate", error);
     }
 }
