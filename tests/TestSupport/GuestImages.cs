@@ -156,6 +156,34 @@ public static class GuestImages
     }
 
     /// <summary>
+    /// 64-bit kernels' interrupt set-up: an interrupt gate for <paramref name="handler"/> at <paramref name="vector"/> in an
+    /// IDT at <paramref name="idt"/> (loaded from a descriptor at <paramref name="idtr"/>), the 8259s masked, the LAPIC
+    /// enabled, and IOAPIC pin <paramref name="pin"/> sent to that vector on CPU 0 (fixed, edge, unmasked). Uses RAX, RBX, RCX.
+    /// </summary>
+    public static void RouteIoApicPin64(Assembler a, int pin, int vector, ulong handler, ulong idt, ulong idtr)
+    {
+        // Selector 08h, present, DPL 0, type 1110b (64-bit interrupt gate).
+        var gateLow = (handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | ((handler >> 16 & 0xFFFF) << 48);
+        a.mov(rax, gateLow);
+        a.mov(__qword_ptr[idt + (ulong)vector * 16], rax);
+        a.mov(__qword_ptr[idt + (ulong)vector * 16 + 8], 0);
+        a.mov(__word_ptr[idtr], 0xFFF);
+        a.mov(rax, idt);
+        a.mov(__qword_ptr[idtr + 2], rax);
+        a.lidt(__[idtr]);
+        a.mov(al, 0xFF);                              // mask the 8259s
+        a.@out(0x21, al);
+        a.@out(0xA1, al);
+        a.mov(rbx, 0xFEE00000UL);
+        a.mov(__dword_ptr[rbx + 0xF0], 0x1FF);        // LAPIC SVR: enable
+        a.mov(rcx, 0xFEC00000UL);
+        a.mov(__dword_ptr[rcx], 0x10 + 2 * pin + 1);  // redirection entry, high half: destination 0
+        a.mov(__dword_ptr[rcx + 0x10], 0);
+        a.mov(__dword_ptr[rcx], 0x10 + 2 * pin);      // low half: the vector, fixed, edge, unmasked
+        a.mov(__dword_ptr[rcx + 0x10], vector);
+    }
+
+    /// <summary>
     /// A 64-bit handler at <paramref name="origin"/> for COM1's THR-empty interrupt delivered through the LAPIC: it
     /// reads IIR (which clears that interrupt), counts in the dword at <paramref name="counter"/>, EOIs the LAPIC
     /// and returns.

@@ -167,29 +167,21 @@ public sealed unsafe partial class SoftwareCpu
         return null;
     }
 
-    private const int InterruptCheckInterval = 8;
-
     /// <summary>
     /// Runs compiled blocks back to back while nothing needs <see cref="Run"/>'s attention: no kick, NMI,
-    /// deliverable interrupt (checked every <see cref="InterruptCheckInterval"/> blocks), halt, interrupt
-    /// shadow or budget end. The checks are Run's, without a return
+    /// deliverable interrupt, halt, interrupt shadow or budget end. The checks are Run's, without a return
     /// to it (and its exception frame) per block; the first block that is not compiled goes back to Run.
     /// </summary>
     private void RunCompiled(CodeBlock block, Jit.CompiledCode code, long limit)
     {
-        var sinceInterruptCheck = 0;
         while (true)
         {
             code(this, block.Instructions);
             if (_kick != 0 || InterruptShadow || Halted || NmiPending) return;
-            // Asking the interrupt controller costs about as much as a short block, so it is asked every
-            // few blocks: an interrupt may be recognised at any instruction boundary, and the count of
-            // blocks between checks is as deterministic as the instructions.
-            if (++sinceInterruptCheck == InterruptCheckInterval)
-            {
-                sinceInterruptCheck = 0;
-                if ((FlagsRest & RFlags.IF) != 0 && Interrupts.HasPendingInterrupt) return;
-            }
+            // Asked after every block, as Run asks before every block: an interrupt is then taken at the same
+            // instruction whether the blocks before it ran compiled or not, which is what keeps a deterministic
+            // run the same when the background compiler finishes a block sooner or later.
+            if ((FlagsRest & RFlags.IF) != 0 && Interrupts.HasPendingInterrupt) return;
             if (limit - InstructionCount < MaxBlockLength) return;
             CurrentIp = Rip;
             block = GetBlock();

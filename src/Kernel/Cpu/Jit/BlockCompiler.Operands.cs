@@ -208,17 +208,8 @@ internal sealed partial class BlockCompiler
     private LocalBuilder LoadAt(in Instruction i, LocalBuilder ea, LocalBuilder la, int seg, int size)
     {
         var v = Temp();
-        var p = HostPointerLocal();
-        var slow = _il.DefineLabel();
         var done = _il.DefineLabel();
-        _il.Emit(OpCodes.Ldarg_0);
-        _il.Emit(OpCodes.Ldloc, la);
-        EmitInt(size);
-        _il.Emit(OpCodes.Call, F.Runtime(nameof(JitRuntime.ReadPointer)));
-        _il.Emit(OpCodes.Stloc, p);
-        _il.Emit(OpCodes.Ldloc, p);
-        _il.Emit(OpCodes.Brfalse, slow);
-        _il.Emit(OpCodes.Ldloc, p);
+        var slow = EmitHostPointer(la, size, nameof(JitRuntime.ReadPointer));
         _il.Emit(size switch { 1 => OpCodes.Ldind_U1, 2 => OpCodes.Ldind_U2, 4 => OpCodes.Ldind_U4, _ => OpCodes.Ldind_I8 });
         if (size != 8) _il.Emit(OpCodes.Conv_U8);
         _il.Emit(OpCodes.Stloc, v);
@@ -244,17 +235,8 @@ internal sealed partial class BlockCompiler
     /// </summary>
     private void StoreAt(in Instruction i, LocalBuilder ea, LocalBuilder la, int seg, int size, LocalBuilder value, Action? finish = null, bool branches = false)
     {
-        var p = HostPointerLocal();
-        var slow = _il.DefineLabel();
         var done = _il.DefineLabel();
-        _il.Emit(OpCodes.Ldarg_0);
-        _il.Emit(OpCodes.Ldloc, la);
-        EmitInt(size);
-        _il.Emit(OpCodes.Call, F.Runtime(nameof(JitRuntime.WritePointer)));
-        _il.Emit(OpCodes.Stloc, p);
-        _il.Emit(OpCodes.Ldloc, p);
-        _il.Emit(OpCodes.Brfalse, slow);
-        _il.Emit(OpCodes.Ldloc, p);
+        var slow = EmitHostPointer(la, size, nameof(JitRuntime.WritePointer));
         _il.Emit(OpCodes.Ldloc, value);
         switch (size)
         {
@@ -278,6 +260,25 @@ internal sealed partial class BlockCompiler
         // A branch (CALL) leaves the block right after anyway.
         if (!branches) EmitEndBlockCheck(in i);
         _il.MarkLabel(done);
+    }
+
+    /// <summary>
+    /// Asks the TLB for a host pointer (<paramref name="helper"/>: read or write entries): on a hit the pointer is
+    /// left on the stack; on a miss control goes to the returned label, with the stack empty.
+    /// </summary>
+    private System.Reflection.Emit.Label EmitHostPointer(LocalBuilder la, int size, string helper)
+    {
+        var p = HostPointerLocal();
+        var slow = _il.DefineLabel();
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldloc, la);
+        EmitInt(size);
+        _il.Emit(OpCodes.Call, F.Runtime(helper));
+        _il.Emit(OpCodes.Stloc, p);
+        _il.Emit(OpCodes.Ldloc, p);
+        _il.Emit(OpCodes.Brfalse, slow);
+        _il.Emit(OpCodes.Ldloc, p);
+        return slow;
     }
 
     private LocalBuilder? _hostPointer;
