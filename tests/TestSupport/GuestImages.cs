@@ -155,6 +155,15 @@ public static class GuestImages
         return Elf32(address, new ElfSegmentSpec(address, address, code, (ulong)code.Length));
     }
 
+    /// <summary>A 64-bit interrupt gate (selector 08h, present, DPL 0, type 1110b) for <paramref name="handler"/>. Uses RAX.</summary>
+    public static void InstallGate64(Assembler a, ulong idt, int vector, ulong handler)
+    {
+        var low = (handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | ((handler >> 16 & 0xFFFF) << 48);
+        a.mov(rax, low);
+        a.mov(__qword_ptr[idt + (ulong)vector * 16], rax);
+        a.mov(__qword_ptr[idt + (ulong)vector * 16 + 8], 0);
+    }
+
     /// <summary>
     /// 64-bit kernels' interrupt set-up: an interrupt gate for <paramref name="handler"/> at <paramref name="vector"/> in an
     /// IDT at <paramref name="idt"/> (loaded from a descriptor at <paramref name="idtr"/>), the 8259s masked, the LAPIC
@@ -162,11 +171,7 @@ public static class GuestImages
     /// </summary>
     public static void RouteIoApicPin64(Assembler a, int pin, int vector, ulong handler, ulong idt, ulong idtr)
     {
-        // Selector 08h, present, DPL 0, type 1110b (64-bit interrupt gate).
-        var gateLow = (handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | ((handler >> 16 & 0xFFFF) << 48);
-        a.mov(rax, gateLow);
-        a.mov(__qword_ptr[idt + (ulong)vector * 16], rax);
-        a.mov(__qword_ptr[idt + (ulong)vector * 16 + 8], 0);
+        InstallGate64(a, idt, vector, handler);
         a.mov(__word_ptr[idtr], 0xFFF);
         a.mov(rax, idt);
         a.mov(__qword_ptr[idtr + 2], rax);

@@ -64,27 +64,9 @@ public class VmSupervisorTests : TestKit
     public void UartInterruptRunsTheGuestHandlerThroughTheVmsIoApicAndLapic()
     {
         const ulong handler = 0x201000, idt = 0x210000, idtr = 0x220000, counter = 0x220100;
-        // 64-bit interrupt gate for the handler: selector 08h, present, DPL 0, type 1110b.
-        const ulong gateLow = (handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | ((handler >> 16 & 0xFFFF) << 48);
         var main = GuestImages.Assemble(64, 0x200000, a =>
         {
-            a.mov(rax, gateLow);                          // the guest builds its IDT: vector 40h only
-            a.mov(__qword_ptr[idt + 0x40 * 16], rax);
-            a.mov(__qword_ptr[idt + 0x40 * 16 + 8], 0);
-            a.mov(__word_ptr[idtr], 0xFFF);
-            a.mov(rax, idt);
-            a.mov(__qword_ptr[idtr + 2], rax);
-            a.lidt(__[idtr]);
-            a.mov(al, 0xFF);                              // mask the 8259s
-            a.@out(0x21, al);
-            a.@out(0xA1, al);
-            a.mov(rbx, 0xFEE00000UL);
-            a.mov(__dword_ptr[rbx + 0xF0], 0x1FF);        // LAPIC SVR: enable
-            a.mov(rcx, 0xFEC00000UL);
-            a.mov(__dword_ptr[rcx], 0x19);                // IOAPIC entry 4 high: destination 0
-            a.mov(__dword_ptr[rcx + 0x10], 0);
-            a.mov(__dword_ptr[rcx], 0x18);                // entry 4 low: vector 40h, fixed, edge, unmasked
-            a.mov(__dword_ptr[rcx + 0x10], 0x40);
+            GuestImages.RouteIoApicPin64(a, pin: 4, 0x40, handler, idt, idtr); // COM1's IRQ 4 to vector 40h
             a.mov(dx, GuestImages.Com1 + 4);              // MCR: OUT2
             a.mov(al, 0x08);
             a.@out(dx, al);

@@ -21,22 +21,8 @@ public static class ControlKernels
     {
         var main = GuestImages.Assemble(64, Main, a =>
         {
-            InstallGate(a, 2, NmiHandler);
-            InstallGate(a, IrqVector, IrqHandler);
-            a.mov(__word_ptr[Idtr], 0xFFF);
-            a.mov(rax, Idt);
-            a.mov(__qword_ptr[Idtr + 2], rax);
-            a.lidt(__[Idtr]);
-            a.mov(al, 0xFF);                                  // mask both 8259s
-            a.@out(0x21, al);
-            a.@out(0xA1, al);
-            a.mov(rbx, 0xFEE00000UL);
-            a.mov(__dword_ptr[rbx + 0xF0], 0x1FF);            // LAPIC SVR: enabled
-            a.mov(rcx, 0xFEC00000UL);
-            a.mov(__dword_ptr[rcx], 0x10 + 2 * IrqGsi + 1);   // redirection entry 5, high: destination 0
-            a.mov(__dword_ptr[rcx + 0x10], 0);
-            a.mov(__dword_ptr[rcx], 0x10 + 2 * IrqGsi);       // low: vector 40h, fixed, edge, unmasked
-            a.mov(__dword_ptr[rcx + 0x10], IrqVector);
+            GuestImages.InstallGate64(a, Idt, 2, NmiHandler);
+            GuestImages.RouteIoApicPin64(a, IrqGsi, IrqVector, IrqHandler, Idt, Idtr);
             a.mov(r12, 'a');
             a.sti();
             var loop = a.CreateLabel();
@@ -107,15 +93,6 @@ public static class ControlKernels
             a.jmp(poll);
         });
         return GuestImages.Elf64(Main, new ElfSegmentSpec(Main, Main, code, (ulong)code.Length));
-    }
-
-    private static void InstallGate(Assembler a, int vector, ulong handler)
-    {
-        // 64-bit interrupt gate: selector 08h, present, DPL 0, type 1110b.
-        var low = (handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | ((handler >> 16 & 0xFFFF) << 48);
-        a.mov(rax, low);
-        a.mov(__qword_ptr[Idt + (ulong)vector * 16], rax);
-        a.mov(__qword_ptr[Idt + (ulong)vector * 16 + 8], 0);
     }
 
     /// <summary>Polled COM1 output of the byte <paramref name="load"/> puts in AL (waits for THR empty first).</summary>
