@@ -28,6 +28,8 @@ public sealed class ControlServer : IDisposable
     private readonly Socket _listener;
     private readonly CancellationTokenSource _closing = new();
     private readonly ConcurrentDictionary<Socket, byte> _clients = new();
+    /// <summary>Requests received whose answers are not yet sent.</summary>
+    private int _answering;
     private readonly Task _accepting;
 
     public string Path { get; }
@@ -113,7 +115,16 @@ public sealed class ControlServer : IDisposable
                     start = i + 1;
                     var text = Encoding.UTF8.GetString(line.GetBuffer(), 0, (int)line.Length);
                     line.SetLength(0);
-                    if (text.Trim().Length > 0) await Send(stream, await Handle(text));
+                    if (text.Trim().Length == 0) continue;
+                    Interlocked.Increment(ref _answering);
+                    try
+                    {
+                        await Send(stream, await Handle(text));
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref _answering);
+                    }
                 }
                 if (line.Length + (n - start) > ControlProtocol.MaxLineBytes)
                 {
@@ -184,6 +195,9 @@ public sealed class ControlServer : IDisposable
     {
         _closing.Cancel();
         _listener.Dispose();
+        // A force-poweroff's answer is sent as the VM ends, which is when the host disposes this server: let
+        // answers on their way finish (briefly) before the connections close under them.
+        SpinWait.SpinUntil(() => Volatile.Read(ref _answering) == 0, TimeSpan.FromSeconds(2));
         foreach (var c in _clients.Keys) c.Dispose();
         try
         {
