@@ -17,7 +17,7 @@ internal sealed partial class BlockCompiler
         var size = OperandBytes(in i, 0);
         if (i.Op0Kind == OpKind.Memory || size == 0) return false;
         // PUSH imm8/imm32 pushes the immediate sign-extended to 64 bits.
-        var v = Fetch(in i, 0, i.Op0Kind == OpKind.Register ? 8 : 8);
+        var v = Fetch(in i, 0, 8);
         var sp = Temp();
         LoadReg(Gpr.RSP);
         EmitConst(8);
@@ -77,7 +77,7 @@ internal sealed partial class BlockCompiler
         // A non-canonical return address faults on the RET, with RSP not yet moved.
         var ok = _il.DefineLabel();
         _il.Emit(OpCodes.Ldloc, target);
-        _il.Emit(OpCodes.Call, F.Runtime(nameof(JitRuntime.IsCanonical)));
+        _il.Emit(OpCodes.Call, F.IsCanonical);
         _il.Emit(OpCodes.Brtrue, ok);
         EmitSlowPathSync(in i);
         _il.Emit(OpCodes.Call, F.Runtime(nameof(JitRuntime.ThrowGeneral)));

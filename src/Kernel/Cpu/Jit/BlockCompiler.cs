@@ -34,7 +34,8 @@ internal sealed partial class BlockCompiler
     /// <summary>Index of the instruction being emitted.</summary>
     private int _k;
 
-    private CompiledInstructionCount _stats;
+    /// <summary>Instructions translated inline so far (a block with none is not worth compiling).</summary>
+    private int _inline;
 
     private BlockCompiler(CodeBlock block)
     {
@@ -53,23 +54,16 @@ internal sealed partial class BlockCompiler
         _fa = _il.DeclareLocal(typeof(ulong));
     }
 
-    /// <summary>How many instructions of a block were translated inline (the rest call their handlers).</summary>
-    internal struct CompiledInstructionCount { public int Inline, CallOut; }
-
     /// <summary>
     /// The compiled form of <paramref name="block"/>, or null where compiling does not pay or is not
     /// supported (not 64-bit mode, or nothing to translate inline).
     /// </summary>
-    public static CompiledCode? Compile(CodeBlock block) => Compile(block, out _);
-
-    internal static CompiledCode? Compile(CodeBlock block, out CompiledInstructionCount stats)
+    public static CompiledCode? Compile(CodeBlock block)
     {
-        stats = default;
         if (block.Bitness != 64 || !block.Cacheable || block.Count == 0) return null;
         var c = new BlockCompiler(block);
         c.EmitBody();
-        stats = c._stats;
-        if (stats.Inline == 0) return null;
+        if (c._inline == 0) return null;
         return (CompiledCode)c._method.CreateDelegate(typeof(CompiledCode));
     }
 
@@ -88,11 +82,10 @@ internal sealed partial class BlockCompiler
         for (_k = 0; _k < n && !ended; _k++)
         {
             ref readonly var i = ref _block.Instructions[_k];
-            if (TryEmitInline(in i, out ended)) _stats.Inline++;
+            if (TryEmitInline(in i, out ended)) _inline++;
             else
             {
                 EmitCallOut(in i);
-                _stats.CallOut++;
                 // After a control transfer handled by a call-out the block is over (it was its last instruction).
                 ended = _k == n - 1;
             }
@@ -305,6 +298,7 @@ internal sealed partial class BlockCompiler
         public static readonly FieldInfo LfRes = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfRes), Any)!;
         public static readonly FieldInfo FlagsArith = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.FlagsArith), Any)!;
         public static readonly MethodInfo Condition = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.Condition), Any)!;
+        public static readonly MethodInfo IsCanonical = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.IsCanonical), Any)!;
         public static readonly MethodInfo GetCF = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.GetCF), Any)!;
         public static readonly MethodInfo SetMulFlags = typeof(Instructions.MulDiv).GetMethod(nameof(Instructions.MulDiv.SetMulFlags), Any)!;
 

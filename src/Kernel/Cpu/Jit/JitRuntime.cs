@@ -51,7 +51,4 @@ internal static unsafe class JitRuntime
 
     /// <summary>A RET to a non-canonical address faults on the RET (SDM Vol. 2B, RET).</summary>
     public static void ThrowGeneral() => throw CpuFault.General(0);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool IsCanonical(ulong la) => SoftwareCpu.IsCanonical(la);
 }
