@@ -2,7 +2,7 @@ namespace Actorvisor.Host;
 
 /// <summary>The `--stats` line: guest instructions, wall time, their rate, the vCPUs' waits for device reads, the process's peak
 /// RSS, the time from the process's start to the first vCPU's start (the time to the first guest instruction), and the
-/// blocks translated to .NET code.</summary>
+/// blocks translated to .NET code with the share of instructions they ran.</summary>
 public static class RunStatistics
 {
     public static string Format(Actorvisor.Actors.Cpu.VcpuTotals totals, TimeSpan wall)
@@ -15,7 +15,8 @@ public static class RunStatistics
         return $"actorvisor: stats: {instructions:N0} guest instructions in {wall.TotalSeconds:F2} s ({mips:F1} MIPS); " +
                $"{reads:N0} device reads waited {totals.DeviceReadWait.TotalSeconds:F2} s ({perRead:F0} µs each); peak RSS {rss}" +
                (FirstInstructionAfterStart(totals) is { } first ? $"; first instruction {first.TotalMilliseconds:F0} ms after process start" : "") +
-               $"; {Actorvisor.Kernel.Cpu.SoftwareCpu.BlocksCompiledInProcess:N0} blocks compiled";
+               $"; {Actorvisor.Kernel.Cpu.SoftwareCpu.BlocksCompiledInProcess:N0} blocks compiled" +
+               (instructions > 0 ? $", which ran {100.0 * totals.CompiledInstructions / instructions:F0}% of the instructions" : "");
     }
 
     /// <summary>From the process's start (the kernel's record of it) to the first vCPU start; null if none started.</summary>

@@ -101,6 +101,7 @@ public sealed class VcpuActor : ReceiveActor
         else
         {
             _totals?.AddInstructions(_cpu.InstructionCount);
+            _totals?.AddCompiledInstructions(_cpu.CompiledInstructions);
             _totals?.AddDeviceReads(_platform.DeviceReads, _platform.DeviceReadWaitTicks);
         }
         _platform.Dispose();

@@ -12,6 +12,13 @@ public sealed class VcpuTotals
 
     public void AddInstructions(long count) => Interlocked.Add(ref _instructions, count);
 
+    private long _compiledInstructions;
+
+    /// <summary>Of <see cref="Instructions"/>, those run by compiled blocks rather than the interpreter.</summary>
+    public long CompiledInstructions => Interlocked.Read(ref _compiledInstructions);
+
+    public void AddCompiledInstructions(long count) => Interlocked.Add(ref _compiledInstructions, count);
+
     private long _firstStartUnixTicks;
 
     /// <summary>When the first vCPU was told to start executing guest code (UTC), or null before that.</summary>

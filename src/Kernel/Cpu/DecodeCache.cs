@@ -82,7 +82,7 @@ internal sealed unsafe class PointerCodeReader : CodeReader
 
 public sealed unsafe partial class SoftwareCpu
 {
-    public const int MaxBlockLength = 32;
+    public const int MaxBlockLength = 64;
 
     private readonly Dictionary<ulong, CodeBlock> _blocks = new();
     private const int FastBlockBits = 16;

@@ -95,6 +95,7 @@ public sealed unsafe partial class SoftwareCpu
         if (limit - InstructionCount < n) n = (int)Math.Max(1, limit - InstructionCount);
         else if (!shadow && CompiledFor(block) is { } code)
         {
+            RunLimit = limit;
             RunCompiled(block, code, limit);
             return;
         }
@@ -174,26 +175,55 @@ public sealed unsafe partial class SoftwareCpu
     /// </summary>
     private void RunCompiled(CodeBlock block, Jit.CompiledCode code, long limit)
     {
+        var memory = Memory;
         while (true)
         {
+            var before = InstructionCount;
             code(this, block.Instructions);
-            if (_kick != 0 || InterruptShadow || Halted || NmiPending) return;
+            CompiledInstructions += InstructionCount - before;
             // Asked after every block, as Run asks before every block: an interrupt is then taken at the same
             // instruction whether the blocks before it ran compiled or not, which is what keeps a deterministic
             // run the same when the background compiler finishes a block sooner or later.
-            if ((FlagsRest & RFlags.IF) != 0 && Interrupts.HasPendingInterrupt) return;
-            if (limit - InstructionCount < MaxBlockLength) return;
-            CurrentIp = Rip;
+            if (_kick != 0 || InterruptShadow || Halted || NmiPending ||
+                (FlagsRest & RFlags.IF) != 0 && Interrupts.HasPendingInterrupt ||
+                limit - InstructionCount < MaxBlockLength)
+            {
+                _lastBlock = block;
+                return;
+            }
+
+            // GetBlock's link check, for the common case of a compiled block leading to a compiled block: the
+            // link is what a lookup would find while neither epoch moved (compiled blocks are 64-bit code, so
+            // the CS base does not matter while the CPU stays in 64-bit mode). _lastBlock, a field (a write
+            // barrier), is written only when the chain ends, as GetBlock would have left it.
+            var rip = Rip;
+            ref var link = ref rip == block.EndRip ? ref block.FallThrough : ref block.Other;
+            var next = link.Block;
+            if (next is not null && next.StartRip == rip && link.TranslationEpoch == TranslationEpoch &&
+                link.CodeEpoch == memory.CodeEpoch && Bitness == 64 && next.Compiled is { } linked)
+            {
+                block = next;
+                code = linked;
+                continue;
+            }
+            _lastBlock = block;
+            CurrentIp = rip;
             block = GetBlock();
-            var next = CompiledFor(block);
-            if (next is null)
+            var compiled = CompiledFor(block);
+            if (compiled is null)
             {
                 Interpret(block, block.Count);
                 return;
             }
-            code = next;
+            code = compiled;
         }
     }
+
+    /// <summary>The instruction count a run must stop at; compiled one-block loops check it between iterations.</summary>
+    internal long RunLimit;
+
+    /// <summary>Instructions run by compiled blocks (the rest ran in <see cref="Interpret"/>), for statistics.</summary>
+    public long CompiledInstructions { get; private set; }
 
     /// <summary>
     /// Executes exactly one instruction at CS:RIP without taking interrupts or delivering faults: a fault

@@ -68,6 +68,7 @@ public sealed class Lapic : IDisposable
     /// <summary>Power-on/INIT state (SDM 11.4.7.1): software-disabled, every LVT masked, DFR flat.</summary>
     public void Reset()
     {
+        _version++;
         Array.Clear(_irr); Array.Clear(_isr); Array.Clear(_tmr);
         for (var i = 0; i < LvtCount; i++) _lvt[i] = LvtMasked;
         _id = (uint)InitialApicId << IdShift;
@@ -97,6 +98,7 @@ public sealed class Lapic : IDisposable
     /// </summary>
     public void EnterVirtualWireMode()
     {
+        _version++;
         _svr |= SvrEnable;
         _lvt[LvtLint0Index] = (uint)DeliveryMode.ExtInt << LvtDeliveryModeShift;
         _lvt[LvtLint1Index] = (uint)DeliveryMode.Nmi << LvtDeliveryModeShift;
@@ -156,11 +158,27 @@ public sealed class Lapic : IDisposable
         }
     }
 
-    public bool HasInterrupt => ExtIntPending || PendingVector >= 0;
+    // The run loop asks HasInterrupt after every block (a tenth of a Linux boot's vCPU time went to scanning
+    // IRR and ISR). The answer changes only when the state does: every public method that changes IRR, ISR,
+    // TPR, an LVT, SVR or a LINT level bumps _version, and the answer is kept for one version.
+    private int _version, _answeredVersion = -1;
+    private bool _answer;
+
+    public bool HasInterrupt
+    {
+        get
+        {
+            if (_answeredVersion == _version) return _answer;
+            _answer = ExtIntPending || PendingVector >= 0;
+            _answeredVersion = _version;
+            return _answer;
+        }
+    }
 
     /// <summary>The CPU takes the pending vector: IRR → ISR. -1 if nothing is deliverable.</summary>
     public int Acknowledge()
     {
+        _version++;
         var v = PendingVector;
         if (v < 0) return -1;
         Clear(_irr, v);
@@ -169,14 +187,23 @@ public sealed class Lapic : IDisposable
     }
 
     /// <summary>The ExtINT was taken (the 8259 INTA happened): a latched ExtINT message is consumed.</summary>
-    public void ExtIntAcknowledged() => _extIntLatched = false;
+    public void ExtIntAcknowledged()
+    {
+        _version++;
+        _extIntLatched = false;
+    }
 
     /// <summary>The INTR level after the 8259's INTA (so a stale level from before it does not linger).</summary>
-    public void SetLint0Level(bool level) => _lint[0] = level;
+    public void SetLint0Level(bool level)
+    {
+        _version++;
+        _lint[0] = level;
+    }
 
     /// <summary>An interrupt message for this LAPIC (from the IOAPIC, an MSI, an IPI or a local source).</summary>
     public void Accept(DeliveryMode mode, byte vector, TriggerMode trigger)
     {
+        _version++;
         switch (mode)
         {
             case DeliveryMode.Fixed:
@@ -218,6 +245,7 @@ public sealed class Lapic : IDisposable
     /// <summary>A LINT pin changed level (LINT0: the 8259's INTR; LINT1: NMI on a PC).</summary>
     public void SetLint(int pin, bool level)
     {
+        _version++;
         var was = _lint[pin];
         _lint[pin] = level;
         var lvt = _lvt[LvtLint0Index + pin];
@@ -312,6 +340,7 @@ public sealed class Lapic : IDisposable
     /// <summary>Writes a register. Only aligned 32-bit writes count (SDM 11.4.1); reserved bits are ignored.</summary>
     public void Write(ulong offset, int size, uint value)
     {
+        _version++;
         if (size != 4 || (offset & 0xF) != 0) return;
         var reg = (uint)offset;
         switch (reg)
@@ -452,6 +481,7 @@ public sealed class Lapic : IDisposable
     /// <summary>The host timer armed for <paramref name="generation"/> expired: fire the LVT timer, re-arm if periodic.</summary>
     public void OnTimerExpired(long generation)
     {
+        _version++;
         if (generation != _timerGeneration || !_timerRunning) return;
         TimerFirings++;
         LocalLvt(LvtTimerIndex);

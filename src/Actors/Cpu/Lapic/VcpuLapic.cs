@@ -86,12 +86,18 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
     public void Post(object input)
     {
         _inbox.Enqueue(input);
+        Volatile.Write(ref _posted, 1);
         _wake();
     }
+
+    /// <summary>1 when <see cref="Post"/> queued something since <see cref="Service"/> last looked: cheaper to ask than the queue.</summary>
+    private int _posted;
 
     /// <summary>Applies queued inputs. Run thread only.</summary>
     public void Service()
     {
+        // Cleared with a full fence before the queue is read: a post that lands after the drain sets it again.
+        Interlocked.Exchange(ref _posted, 0);
         while (_inbox.TryDequeue(out var m))
         {
             switch (m)
@@ -175,7 +181,7 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
     {
         get
         {
-            if (!_inbox.IsEmpty) Service();
+            if (Volatile.Read(ref _posted) != 0) Service();
             if (!HardwareEnabled) return _lint0 && _pic is not null;
             SyncFromCr8();
             return Model.HasInterrupt;

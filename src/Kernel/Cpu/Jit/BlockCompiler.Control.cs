@@ -1,5 +1,6 @@
 using System.Reflection.Emit;
 using Iced.Intel;
+using Label = System.Reflection.Emit.Label;
 
 namespace Actorvisor.Kernel.Cpu.Jit;
 
@@ -106,9 +107,107 @@ internal sealed partial class BlockCompiler
         var notTaken = _il.DefineLabel();
         EmitCondition(i.ConditionCode);
         _il.Emit(OpCodes.Brfalse, notTaken);
-        EmitExit(_k + 1, () => EmitConst(target));
+        if (_loopHead is { } head && target == _block.StartRip && _callOuts == 0) EmitLoopBack(head);
+        else EmitExit(_k + 1, () => EmitConst(target));
         _il.MarkLabel(notTaken);
         EmitExit(_k + 1, () => EmitConst(next));
         return true;
+    }
+
+    // ---- a block that branches back to its own start ----
+
+    /// <summary>Set when the block loops to itself: the label its code starts at, after the prologue.</summary>
+    private Label? _loopHead;
+    private LocalBuilder? _entryTranslationEpoch, _entryCodeEpoch;
+
+    /// <summary>The last instruction is a Jcc back to the block's first (a loop of one block).</summary>
+    private bool EndsInSelfLoop()
+    {
+        ref readonly var last = ref _block.Instructions[_block.Count - 1];
+        return last.IsJccShortOrNear && last.Op0Kind == OpKind.NearBranch64 && last.NearBranch64 == _block.StartRip;
+    }
+
+    /// <summary>
+    /// A loop of one block runs in the method: the run loop's lookup at the branch back would find this same
+    /// block while neither the translation nor the code changed since entry, so those epochs are kept to
+    /// compare against.
+    /// </summary>
+    private void EmitLoopHead()
+    {
+        _entryTranslationEpoch = _il.DeclareLocal(typeof(int));
+        _entryCodeEpoch = _il.DeclareLocal(typeof(int));
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, F.TranslationEpoch);
+        _il.Emit(OpCodes.Stloc, _entryTranslationEpoch);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Call, F.Memory);
+        _il.Emit(OpCodes.Call, F.CodeEpoch);
+        _il.Emit(OpCodes.Stloc, _entryCodeEpoch);
+        var head = _il.DefineLabel();
+        _il.MarkLabel(head);
+        _loopHead = head;
+    }
+
+    /// <summary>
+    /// The taken branch of a one-block loop without call-outs: the run loop's checks between blocks (kick,
+    /// NMI, a deliverable interrupt, the budget; inline code cannot halt or set an interrupt shadow), then the
+    /// next iteration with the state in the CPU, as the head expects it. Any check that fails leaves the
+    /// block as the exit would, so interrupts are taken at the same instructions as when each iteration
+    /// was a run of the block.
+    /// </summary>
+    private void EmitLoopBack(Label head)
+    {
+        var leave = _il.DefineLabel();
+        WriteBackRegisters(markClean: false);
+        FlushFlags(markClean: false);
+        AddInstructionCount(_k + 1 - _synced);
+        // if (cpu.kick != 0 || cpu.NmiPending) leave
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Volatile);
+        _il.Emit(OpCodes.Ldfld, F.Kick);
+        _il.Emit(OpCodes.Brtrue, leave);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, F.NmiPending);
+        _il.Emit(OpCodes.Brtrue, leave);
+        // if (cpu.RunLimit - cpu.InstructionCount < MaxBlockLength) leave
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, F.RunLimit);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, F.InstructionCount);
+        _il.Emit(OpCodes.Sub);
+        _il.Emit(OpCodes.Ldc_I8, (long)SoftwareCpu.MaxBlockLength);
+        _il.Emit(OpCodes.Blt, leave);
+        // if (cpu.TranslationEpoch != entry || cpu.Memory.CodeEpoch != entry) leave
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, F.TranslationEpoch);
+        _il.Emit(OpCodes.Ldloc, _entryTranslationEpoch!);
+        _il.Emit(OpCodes.Bne_Un, leave);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Call, F.Memory);
+        _il.Emit(OpCodes.Call, F.CodeEpoch);
+        _il.Emit(OpCodes.Ldloc, _entryCodeEpoch!);
+        _il.Emit(OpCodes.Bne_Un, leave);
+        // if ((cpu.FlagsRest & IF) != 0 && cpu.Interrupts.HasPendingInterrupt) leave
+        var loop = _il.DefineLabel();
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, F.FlagsRest);
+        EmitConst(RFlags.IF);
+        _il.Emit(OpCodes.And);
+        _il.Emit(OpCodes.Brfalse, loop);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Call, F.Interrupts);
+        _il.Emit(OpCodes.Callvirt, F.HasPendingInterrupt);
+        _il.Emit(OpCodes.Brtrue, leave);
+        _il.MarkLabel(loop);
+        _il.Emit(OpCodes.Br, head);
+
+        _il.MarkLabel(leave);
+        _il.Emit(OpCodes.Ldarg_1);
+        EmitConst(_block.Instructions[_k].IP);
+        _il.Emit(OpCodes.Stfld, F.CurrentIp);
+        _il.Emit(OpCodes.Ldarg_1);
+        EmitConst(_block.StartRip);
+        _il.Emit(OpCodes.Stfld, F.Rip);
+        _il.Emit(OpCodes.Ret);
     }
 }

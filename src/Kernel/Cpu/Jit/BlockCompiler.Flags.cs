@@ -34,10 +34,10 @@ internal sealed partial class BlockCompiler
     private void FlushFlags(bool markClean)
     {
         if (!_flagsKnown || !_flagsDirty) return;
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         EmitInt((int)_flagOp);
         _il.Emit(OpCodes.Stfld, F.LfOp);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         EmitInt(_flagSize);
         _il.Emit(OpCodes.Stfld, F.LfSize);
         StoreField(F.LfDst, _fd);
@@ -49,7 +49,7 @@ internal sealed partial class BlockCompiler
 
     private void StoreField(System.Reflection.FieldInfo f, LocalBuilder value)
     {
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldloc, value);
         _il.Emit(OpCodes.Stfld, f);
     }
@@ -91,7 +91,7 @@ internal sealed partial class BlockCompiler
             }
         }
         FlushFlags(markClean: true);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Call, F.GetCF);
         _il.Emit(OpCodes.Conv_U8);
     }
@@ -101,8 +101,10 @@ internal sealed partial class BlockCompiler
     {
         if (_flagsKnown && _flagOp == FlagOp.Sub && EmitSubCondition(cc)) return;
         if (_flagsKnown && _flagOp == FlagOp.Logic && EmitLogicCondition(cc)) return;
+        if (_flagsKnown && _flagOp is FlagOp.Add or FlagOp.Adc or FlagOp.Sbb or FlagOp.Inc or FlagOp.Dec &&
+            EmitResultCondition(cc)) return;
         FlushFlags(markClean: true);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         EmitInt((int)cc);
         _il.Emit(OpCodes.Call, F.Condition);
     }
@@ -157,6 +159,53 @@ internal sealed partial class BlockCompiler
             default:
                 return false;
         }
+    }
+
+    /// <summary>
+    /// After ADD, ADC, SBB, INC or DEC: ZF and SF are tests of the result; after ADD, CF is a carry out of
+    /// the masked sum (result below the first operand), so the unsigned conditions follow too. A loop's
+    /// <c>add r, 1; jne</c> then needs no call to the flags code.
+    /// </summary>
+    private bool EmitResultCondition(ConditionCode cc)
+    {
+        switch (cc)
+        {
+            case ConditionCode.e:
+                _il.Emit(OpCodes.Ldloc, _fr); PushZero64(); _il.Emit(OpCodes.Ceq);
+                return true;
+            case ConditionCode.ne:
+                _il.Emit(OpCodes.Ldloc, _fr); PushZero64(); _il.Emit(OpCodes.Cgt_Un);
+                return true;
+            case ConditionCode.s:
+                PushSized(_fr, signed: true); PushZero64(); _il.Emit(OpCodes.Clt);
+                return true;
+            case ConditionCode.ns:
+                PushSized(_fr, signed: true); PushZero64(); _il.Emit(OpCodes.Clt); Not();
+                return true;
+        }
+        if (_flagOp != FlagOp.Add) return false;
+        switch (cc)
+        {
+            case ConditionCode.b:
+                _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fd); _il.Emit(OpCodes.Clt_Un);
+                return true;
+            case ConditionCode.ae:
+                _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fd); _il.Emit(OpCodes.Clt_Un); Not();
+                return true;
+            case ConditionCode.be:
+                // CF or ZF
+                _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fd); _il.Emit(OpCodes.Clt_Un);
+                _il.Emit(OpCodes.Ldloc, _fr); PushZero64(); _il.Emit(OpCodes.Ceq);
+                _il.Emit(OpCodes.Or);
+                return true;
+            case ConditionCode.a:
+                _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fd); _il.Emit(OpCodes.Clt_Un);
+                _il.Emit(OpCodes.Ldloc, _fr); PushZero64(); _il.Emit(OpCodes.Ceq);
+                _il.Emit(OpCodes.Or);
+                Not();
+                return true;
+        }
+        return false;
     }
 
     /// <summary>Pushes a flag local, sign-extended from the flag size when <paramref name="signed"/>.</summary>

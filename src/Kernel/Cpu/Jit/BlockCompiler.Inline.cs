@@ -63,7 +63,7 @@ internal sealed partial class BlockCompiler
 
     private bool TryLea(in Instruction i)
     {
-        if (i.Op1Kind != OpKind.Memory || !MemoryOk(in i) || !IsGpr(i.Op0Register, out var d, out var size) || size < 4) return false;
+        if (i.Op1Kind != OpKind.Memory || !AddressOk(in i) || !IsGpr(i.Op0Register, out var d, out var size) || size < 4) return false;
         var t = Temp();
         EmitEffectiveAddress(in i);
         _il.Emit(OpCodes.Stloc, t);
@@ -266,7 +266,7 @@ internal sealed partial class BlockCompiler
         WriteRegister(reg, size, low);
         // The flags are computed eagerly from the previous ones (SF, ZF, AF, PF kept): hand over to the CPU.
         FlushFlags(markClean: true);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         EmitInt(size);
         _il.Emit(OpCodes.Ldloc, low);
         _il.Emit(OpCodes.Ldloc, overflow);

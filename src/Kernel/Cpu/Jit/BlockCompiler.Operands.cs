@@ -129,14 +129,17 @@ internal sealed partial class BlockCompiler
     // ---- memory ----
 
     /// <summary>True for a memory operand whose address can be formed inline in 64-bit mode.</summary>
-    private static bool MemoryOk(in Instruction i)
+    private static bool MemoryOk(in Instruction i) => AddressOk(in i) && SoftwareCpu.MemoryOperandSize(in i) is 1 or 2 or 4 or 8;
+
+    /// <summary>The address is one we compute inline (LEA's operand has no size: it is not accessed).</summary>
+    private static bool AddressOk(in Instruction i)
     {
         var b = i.MemoryBase;
         var x = i.MemoryIndex;
         if (b != Register.None && b != Register.RIP && b != Register.EIP && !IsGpr(b, out _, out _)) return false;
         if (x != Register.None && !IsGpr(x, out _, out _)) return false;
         var seg = SoftwareCpu.SegIndex(i.MemorySegment);
-        return seg is >= 0 and <= 5 && AddressBytes(in i) is 8 or 4 && SoftwareCpu.MemoryOperandSize(in i) is 1 or 2 or 4 or 8;
+        return seg is >= 0 and <= 5 && AddressBytes(in i) is 8 or 4;
     }
 
     /// <summary>Address size as the interpreter's AddressSize computes it in 64-bit mode.</summary>
@@ -189,7 +192,7 @@ internal sealed partial class BlockCompiler
         if (seg < Seg.FS) return (ea, ea, seg);
         var la = Temp();
         _il.Emit(OpCodes.Ldloc, ea);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         EmitInt(seg);
         _il.Emit(OpCodes.Call, F.Runtime(nameof(JitRuntime.SegmentBase)));
         _il.Emit(OpCodes.Add);
@@ -216,7 +219,7 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
         EmitSlowPathSync(in i);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         EmitInt(seg);
         _il.Emit(OpCodes.Ldloc, ea);
         EmitInt(size);
@@ -249,7 +252,7 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
         EmitSlowPathSync(in i);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         EmitInt(seg);
         _il.Emit(OpCodes.Ldloc, ea);
         EmitInt(size);
@@ -270,7 +273,7 @@ internal sealed partial class BlockCompiler
     {
         var p = HostPointerLocal();
         var slow = _il.DefineLabel();
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldloc, la);
         EmitInt(size);
         _il.Emit(OpCodes.Call, F.Runtime(helper));

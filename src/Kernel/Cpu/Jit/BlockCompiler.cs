@@ -37,13 +37,18 @@ internal sealed partial class BlockCompiler
     /// <summary>Instructions translated inline so far (a block with none is not worth compiling).</summary>
     private int _inline;
 
+    /// <summary>Instructions of this block run by their interpreter handler so far.</summary>
+    private int _callOuts;
+
     private BlockCompiler(CodeBlock block)
     {
         _block = block;
         // Anonymously hosted with restricted skip-visibility: the generated code may use the engine's internal
         // members, and CreateDelegate JIT-compiles it at once (so a background compile leaves no work behind).
+        // The first parameter is a dummy the delegate is closed over (null): a delegate bound like an instance
+        // method is called directly, where an open static one goes through a shuffle thunk on every call.
         _method = new DynamicMethod($"block_{block.StartRip:x}", typeof(void),
-            [typeof(SoftwareCpu), typeof(Instruction[])], restrictedSkipVisibility: true);
+            [typeof(object), typeof(SoftwareCpu), typeof(Instruction[])], restrictedSkipVisibility: true);
         // Every local is written before it is read (registers load on first use), so skip zeroing them.
         _method.InitLocals = false;
         _il = _method.GetILGenerator();
@@ -64,18 +69,20 @@ internal sealed partial class BlockCompiler
         var c = new BlockCompiler(block);
         c.EmitBody();
         if (c._inline == 0) return null;
-        return (CompiledCode)c._method.CreateDelegate(typeof(CompiledCode));
+        return (CompiledCode)c._method.CreateDelegate(typeof(CompiledCode), null);
     }
 
     private void EmitBody()
     {
-        // cpu.EndBlock = false; gprs = cpu.Gprs
-        _il.Emit(OpCodes.Ldarg_0);
-        _il.Emit(OpCodes.Ldc_I4_0);
-        _il.Emit(OpCodes.Stfld, F.EndBlock);
-        _il.Emit(OpCodes.Ldarg_0);
+        // gprs = cpu.Gprs
+        _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldfld, F.Gprs);
         _il.Emit(OpCodes.Stloc, _gprs);
+        if (EndsInSelfLoop()) EmitLoopHead();
+        // cpu.EndBlock = false
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldc_I4_0);
+        _il.Emit(OpCodes.Stfld, F.EndBlock);
 
         var n = _block.Count;
         var ended = false;
@@ -85,6 +92,7 @@ internal sealed partial class BlockCompiler
             if (TryEmitInline(in i, out ended)) _inline++;
             else
             {
+                _callOuts++;
                 EmitCallOut(in i);
                 // After a control transfer handled by a call-out the block is over (it was its last instruction).
                 ended = _k == n - 1;
@@ -160,10 +168,10 @@ internal sealed partial class BlockCompiler
 
     private void StoreIps(in Instruction i)
     {
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         EmitConst(i.IP);
         _il.Emit(OpCodes.Stfld, F.CurrentIp);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         EmitConst(i.NextIP);
         _il.Emit(OpCodes.Stfld, F.Rip);
     }
@@ -171,8 +179,8 @@ internal sealed partial class BlockCompiler
     private void AddInstructionCount(int delta)
     {
         if (delta == 0) return;
-        _il.Emit(OpCodes.Ldarg_0);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldfld, F.InstructionCount);
         _il.Emit(OpCodes.Ldc_I8, (long)delta);
         _il.Emit(OpCodes.Add);
@@ -189,10 +197,10 @@ internal sealed partial class BlockCompiler
         WriteBackRegisters(markClean: false);
         FlushFlags(markClean: false);
         AddInstructionCount(executed - _synced);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         EmitConst(_block.Instructions[executed - 1].IP);
         _il.Emit(OpCodes.Stfld, F.CurrentIp);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         pushRip();
         _il.Emit(OpCodes.Stfld, F.Rip);
         _il.Emit(OpCodes.Ret);
@@ -202,7 +210,7 @@ internal sealed partial class BlockCompiler
     private void EmitEndBlockCheck(in Instruction i)
     {
         var cont = _il.DefineLabel();
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldfld, F.EndBlock);
         _il.Emit(OpCodes.Brfalse, cont);
         var next = i.NextIP;
@@ -223,8 +231,8 @@ internal sealed partial class BlockCompiler
         _synced = _k;
         StoreIps(in i);
 
-        _il.Emit(OpCodes.Ldarg_0);
         _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldarg_2);
         EmitInt(_k);
         _il.Emit(OpCodes.Ldelema, typeof(Instruction));
         _il.Emit(OpCodes.Ldc_I8, (long)(nint)_block.Handlers[_k]);
@@ -246,10 +254,10 @@ internal sealed partial class BlockCompiler
         // if (cpu.EndBlock || cpu.Rip != next) return;
         var leave = _il.DefineLabel();
         var cont = _il.DefineLabel();
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldfld, F.EndBlock);
         _il.Emit(OpCodes.Brtrue, leave);
-        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldfld, F.Rip);
         EmitConst(i.NextIP);
         _il.Emit(OpCodes.Beq, cont);
@@ -297,6 +305,15 @@ internal sealed partial class BlockCompiler
         public static readonly FieldInfo LfSrc = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfSrc), Any)!;
         public static readonly FieldInfo LfRes = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfRes), Any)!;
         public static readonly FieldInfo FlagsArith = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.FlagsArith), Any)!;
+        public static readonly FieldInfo Kick = typeof(SoftwareCpu).GetField("_kick", Any)!;
+        public static readonly FieldInfo NmiPending = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.NmiPending), Any)!;
+        public static readonly FieldInfo RunLimit = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.RunLimit), Any)!;
+        public static readonly FieldInfo TranslationEpoch = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.TranslationEpoch), Any)!;
+        public static readonly FieldInfo FlagsRest = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.FlagsRest), Any)!;
+        public static readonly MethodInfo Memory = typeof(SoftwareCpu).GetProperty(nameof(SoftwareCpu.Memory), Any)!.GetGetMethod(true)!;
+        public static readonly MethodInfo CodeEpoch = typeof(Actorvisor.Kernel.Memory.GuestMemory).GetProperty(nameof(Actorvisor.Kernel.Memory.GuestMemory.CodeEpoch), Any)!.GetGetMethod(true)!;
+        public static readonly MethodInfo Interrupts = typeof(SoftwareCpu).GetProperty(nameof(SoftwareCpu.Interrupts), Any)!.GetGetMethod(true)!;
+        public static readonly MethodInfo HasPendingInterrupt = typeof(IInterruptSource).GetProperty(nameof(IInterruptSource.HasPendingInterrupt))!.GetGetMethod()!;
         public static readonly MethodInfo Condition = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.Condition), Any)!;
         public static readonly MethodInfo IsCanonical = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.IsCanonical), Any)!;
         public static readonly MethodInfo GetCF = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.GetCF), Any)!;
