@@ -1,3 +1,5 @@
+using Actorvisor.Actors.Tests.Telemetry;
+
 namespace Actorvisor.Actors.Tests.Host;
 
 /// <summary>
@@ -6,6 +8,8 @@ namespace Actorvisor.Actors.Tests.Host;
 /// the console and echoes it, then powers off. Between, it measures its uptime across a 10 s sleep.
 /// The machine has a virtio-rng behind virtio-pci in slot 3 (`-s 3,virtio-rng`); the /init loads virtio_pci and
 /// virtio_rng, lists the PCI functions the kernel found with their IDs and drivers, and reads /dev/hwrng.
+/// The run serves its metrics on 127.0.0.1 (`--metrics`) to Debian's Prometheus, which scrapes them every second
+/// through the boot and is asked for the rates afterwards (<see cref="LinuxPrometheusTests"/>).
 /// </summary>
 public sealed class LinuxBootFixture
 {
@@ -50,9 +54,28 @@ public sealed class LinuxBootFixture
     /// <summary>The PCI slot of the fake virtio device.</summary>
     public const int VirtioSlot = 3;
 
+    /// <summary>The VM's name, its series' vm_name label (the process id keeps it apart from other runs' control sockets).</summary>
+    public static readonly string VmName = $"linux-boot-{Environment.ProcessId}";
+
+    /// <summary>The exit rate of the whole VM, per second over 10 s (10 scrapes).</summary>
+    public static readonly string ExitRateQuery = $"sum(rate(actorvisor_vcpu_exits_total{{vm_name=\"{VmName}\"}}[10s]))";
+
+    /// <summary>Linux's local APIC timer: the interrupts a vCPU took at vector 0xEC (LOCAL_TIMER_VECTOR), per second.</summary>
+    public static readonly string TimerRateQuery =
+        $"sum(rate(actorvisor_interrupts_injected_total{{vm_name=\"{VmName}\",irq_vector=\"236\"}}[10s]))";
+
+    /// <summary>What Prometheus recorded of the boot (null: no boot).</summary>
+    public PrometheusRecording? Prometheus { get; }
+
     public LinuxBootFixture()
     {
-        if (SkipReason is null)
-            Result = GuestBoot.Run(Init, "console=ttyS0 panic=-1", ["--no-reboot", "--stats", "-s", $"{VirtioSlot},virtio-rng"], Prompt, Typed);
+        if (SkipReason is not null) return;
+        var metrics = Loopback.FreePort();
+        GuestBootResult? result = null;
+        Prometheus = PrometheusServer.Around(metrics,
+            () => result = GuestBoot.Run(Init, "console=ttyS0 panic=-1",
+                ["--no-reboot", "--stats", "--name", VmName, "--metrics", $"127.0.0.1:{metrics}", "-s", $"{VirtioSlot},virtio-rng"], Prompt, Typed),
+            ExitRateQuery, TimerRateQuery);
+        Result = result;
     }
 }
