@@ -35,6 +35,12 @@ internal sealed unsafe class CodeBlock
     /// <summary>Times run by the interpreter; compiling is tried once, when this reaches the threshold.</summary>
     public int Runs;
 
+    /// <summary>
+    /// The blocks compiled together with this one into its <see cref="Compiled"/> code (this block first), set
+    /// when it is sent to the compiler; null for a region of this block alone.
+    /// </summary>
+    public CodeBlock[]? Region;
+
     public CodeBlock(Instruction[] instrs, int count, ulong startRip, ulong csBase, int bitness, ulong physPage, int version, bool cacheable, ulong key)
     {
         Key = key;

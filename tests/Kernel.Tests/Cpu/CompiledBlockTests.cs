@@ -22,11 +22,21 @@ public class CompiledBlockTests
 
     [Theory]
     [MemberData(nameof(Seeds))]
-    public void RandomProgramRunsAlikeCompiledAndInterpreted(int seed)
+    public void RandomProgramRunsAlikeCompiledAndInterpreted(int seed) => CompareWithInterpreter(seed, threshold: 0);
+
+    /// <summary>
+    /// Compiled after two runs, when the links to the blocks after it exist: blocks are compiled together into
+    /// regions, with the branches among them inside the compiled code.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void RandomProgramRunsAlikeInterpretedAndCompiledInRegions(int seed) => CompareWithInterpreter(seed, threshold: 2);
+
+    private static void CompareWithInterpreter(int seed, int threshold)
     {
         var program = RandomProgram(seed);
         var interpreted = Run(program, threshold: -1);
-        var compiled = Run(program, threshold: 0);
+        var compiled = Run(program, threshold);
         Assert.Equal(CpuExitReason.Halted, interpreted.Exit);
         Assert.Equal(interpreted.Exit, compiled.Exit);
         Assert.True(compiled.Cpu.BlocksSentToCompiler > 0, "no block was compiled");

@@ -63,8 +63,7 @@ internal sealed partial class BlockCompiler
         StoreAt(in i, sp, sp, Seg.SS, 8, ret, branches: true);
         _il.Emit(OpCodes.Ldloc, sp);
         StoreReg(Gpr.RSP);
-        var target = i.NearBranch64;
-        EmitExit(_k + 1, () => EmitConst(target));
+        EmitExitTo(_k + 1, i.NearBranch64);
         return true;
     }
 
@@ -94,8 +93,7 @@ internal sealed partial class BlockCompiler
     private bool TryJmp(in Instruction i)
     {
         if (i.Op0Kind != OpKind.NearBranch64 || !SoftwareCpu.IsCanonical(i.NearBranch64)) return false;
-        var target = i.NearBranch64;
-        EmitExit(_k + 1, () => EmitConst(target));
+        EmitExitTo(_k + 1, i.NearBranch64);
         return true;
     }
 
@@ -107,17 +105,14 @@ internal sealed partial class BlockCompiler
         var notTaken = _il.DefineLabel();
         EmitCondition(i.ConditionCode);
         _il.Emit(OpCodes.Brfalse, notTaken);
-        if (_loopHead is { } head && target == _block.StartRip && _callOuts == 0) EmitLoopBack(head);
-        else EmitExit(_k + 1, () => EmitConst(target));
+        EmitExitTo(_k + 1, target);
         _il.MarkLabel(notTaken);
-        EmitExit(_k + 1, () => EmitConst(next));
+        EmitExitTo(_k + 1, next);
         return true;
     }
 
-    // ---- a block that branches back to its own start ----
+    // ---- branches between the blocks of a region ----
 
-    /// <summary>Set when the block loops to itself: the label its code starts at, after the prologue.</summary>
-    private Label? _loopHead;
     private LocalBuilder? _entryTranslationEpoch, _entryCodeEpoch;
 
     /// <summary>The last instruction is a Jcc back to the block's first (a loop of one block).</summary>
@@ -128,11 +123,11 @@ internal sealed partial class BlockCompiler
     }
 
     /// <summary>
-    /// A loop of one block runs in the method: the run loop's lookup at the branch back would find this same
-    /// block while neither the translation nor the code changed since entry, so those epochs are kept to
-    /// compare against.
+    /// Keeps the translation and code epochs the method was entered under. Every region block is in the entry
+    /// block's page and was decoded from the same code version, and the run loop found the entry block valid
+    /// just now; while neither epoch moves, a lookup at a region block's address would find that block.
     /// </summary>
-    private void EmitLoopHead()
+    private void EmitEntryEpochs()
     {
         _entryTranslationEpoch = _il.DeclareLocal(typeof(int));
         _entryCodeEpoch = _il.DeclareLocal(typeof(int));
@@ -143,31 +138,41 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Call, F.Memory);
         _il.Emit(OpCodes.Call, F.CodeEpoch);
         _il.Emit(OpCodes.Stloc, _entryCodeEpoch);
-        var head = _il.DefineLabel();
-        _il.MarkLabel(head);
-        _loopHead = head;
+    }
+
+    /// <summary>Leaves the block after <paramref name="executed"/> instructions for a constant target: into the region block there, if any.</summary>
+    private void EmitExitTo(int executed, ulong target)
+    {
+        var m = _entryTranslationEpoch is null ? -1 : Array.FindIndex(_region, b => b.StartRip == target);
+        if (m >= 0) EmitEdge(executed, target, m);
+        else EmitExit(executed, () => EmitConst(target));
     }
 
     /// <summary>
-    /// The taken branch of a one-block loop without call-outs: the run loop's checks between blocks (kick,
-    /// NMI, a deliverable interrupt, the budget; inline code cannot halt or set an interrupt shadow), then the
-    /// next iteration with the state in the CPU, as the head expects it. Any check that fails leaves the
-    /// block as the exit would, so interrupts are taken at the same instructions as when each iteration
-    /// was a run of the block.
+    /// From this block into region block <paramref name="m"/>: the state goes to the CPU, as the target's
+    /// code expects it; then the run loop's checks between blocks (kick, NMI, interrupt shadow, halt, a
+    /// deliverable interrupt, the budget) and GetBlock's (64-bit mode, both epochs as at entry). Any that
+    /// fails leaves as the exit would, so interrupts are taken at the same instructions as when each block
+    /// was a run of its own.
     /// </summary>
-    private void EmitLoopBack(Label head)
+    private void EmitEdge(int executed, ulong target, int m)
     {
         var leave = _il.DefineLabel();
         WriteBackRegisters(markClean: false);
         FlushFlags(markClean: false);
-        AddInstructionCount(_k + 1 - _synced);
-        // if (cpu.kick != 0 || cpu.NmiPending) leave
+        AddInstructionCount(executed - _synced);
         _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Volatile);
         _il.Emit(OpCodes.Ldfld, F.Kick);
         _il.Emit(OpCodes.Brtrue, leave);
         _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldfld, F.NmiPending);
+        _il.Emit(OpCodes.Brtrue, leave);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, F.InterruptShadow);
+        _il.Emit(OpCodes.Brtrue, leave);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Call, F.Halted);
         _il.Emit(OpCodes.Brtrue, leave);
         // if (cpu.RunLimit - cpu.InstructionCount < MaxBlockLength) leave
         _il.Emit(OpCodes.Ldarg_1);
@@ -177,7 +182,11 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Sub);
         _il.Emit(OpCodes.Ldc_I8, (long)SoftwareCpu.MaxBlockLength);
         _il.Emit(OpCodes.Blt, leave);
-        // if (cpu.TranslationEpoch != entry || cpu.Memory.CodeEpoch != entry) leave
+        // if (cpu.Bitness != 64 || cpu.TranslationEpoch != entry || cpu.Memory.CodeEpoch != entry) leave
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Call, F.Bitness);
+        EmitInt(64);
+        _il.Emit(OpCodes.Bne_Un, leave);
         _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldfld, F.TranslationEpoch);
         _il.Emit(OpCodes.Ldloc, _entryTranslationEpoch!);
@@ -188,26 +197,26 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Ldloc, _entryCodeEpoch!);
         _il.Emit(OpCodes.Bne_Un, leave);
         // if ((cpu.FlagsRest & IF) != 0 && cpu.Interrupts.HasPendingInterrupt) leave
-        var loop = _il.DefineLabel();
+        var go = _il.DefineLabel();
         _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldfld, F.FlagsRest);
         EmitConst(RFlags.IF);
         _il.Emit(OpCodes.And);
-        _il.Emit(OpCodes.Brfalse, loop);
+        _il.Emit(OpCodes.Brfalse, go);
         _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Call, F.Interrupts);
         _il.Emit(OpCodes.Callvirt, F.HasPendingInterrupt);
         _il.Emit(OpCodes.Brtrue, leave);
-        _il.MarkLabel(loop);
-        _il.Emit(OpCodes.Br, head);
+        _il.MarkLabel(go);
+        _il.Emit(OpCodes.Br, _heads[m]);
 
         _il.MarkLabel(leave);
         _il.Emit(OpCodes.Ldarg_1);
-        EmitConst(_block.Instructions[_k].IP);
+        EmitConst(_block.Instructions[executed - 1].IP);
         _il.Emit(OpCodes.Stfld, F.CurrentIp);
         _il.Emit(OpCodes.Ldarg_1);
-        EmitConst(_block.StartRip);
+        EmitConst(target);
         _il.Emit(OpCodes.Stfld, F.Rip);
-        _il.Emit(OpCodes.Ret);
+        EmitReturn();
     }
 }

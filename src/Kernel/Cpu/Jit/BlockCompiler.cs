@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Reflection.Emit;
 using Iced.Intel;
+using Label = System.Reflection.Emit.Label;
 
 namespace Actorvisor.Kernel.Cpu.Jit;
 
@@ -20,7 +21,13 @@ internal delegate void CompiledCode(SoftwareCpu cpu, Instruction[] instructions)
 /// </summary>
 internal sealed partial class BlockCompiler
 {
-    private readonly CodeBlock _block;
+    /// <summary>The blocks compiled into this method, the entry block first (see <see cref="SoftwareCpu.FormRegion"/>).</summary>
+    private readonly CodeBlock[] _region;
+    /// <summary>The block being emitted, and its index in the region.</summary>
+    private CodeBlock _block;
+    private int _member;
+    /// <summary>Where each region block's code starts.</summary>
+    private readonly Label[] _heads;
     private readonly ILGenerator _il;
     private readonly DynamicMethod _method;
 
@@ -37,18 +44,19 @@ internal sealed partial class BlockCompiler
     /// <summary>Instructions translated inline so far (a block with none is not worth compiling).</summary>
     private int _inline;
 
-    /// <summary>Instructions of this block run by their interpreter handler so far.</summary>
-    private int _callOuts;
 
-    private BlockCompiler(CodeBlock block)
+    private BlockCompiler(CodeBlock[] region)
     {
-        _block = block;
+        _region = region;
+        _block = region[0];
+        var block = _block;
         // Anonymously hosted with restricted skip-visibility: the generated code may use the engine's internal
         // members, and CreateDelegate JIT-compiles it at once (so a background compile leaves no work behind).
-        // The first parameter is a dummy the delegate is closed over (null): a delegate bound like an instance
-        // method is called directly, where an open static one goes through a shuffle thunk on every call.
+        // The first parameter is what the delegate is closed over: the region's instruction arrays, for
+        // call-outs (a delegate bound like an instance method is also called directly, where an open static
+        // one goes through a shuffle thunk on every call).
         _method = new DynamicMethod($"block_{block.StartRip:x}", typeof(void),
-            [typeof(object), typeof(SoftwareCpu), typeof(Instruction[])], restrictedSkipVisibility: true);
+            [typeof(Instruction[][]), typeof(SoftwareCpu), typeof(Instruction[])], restrictedSkipVisibility: true);
         // Every local is written before it is read (registers load on first use), so skip zeroing them.
         _method.InitLocals = false;
         _il = _method.GetILGenerator();
@@ -57,6 +65,8 @@ internal sealed partial class BlockCompiler
         _fs = _il.DeclareLocal(typeof(ulong));
         _fr = _il.DeclareLocal(typeof(ulong));
         _fa = _il.DeclareLocal(typeof(ulong));
+        _heads = new Label[region.Length];
+        for (var m = 0; m < region.Length; m++) _heads[m] = _il.DefineLabel();
     }
 
     /// <summary>
@@ -66,10 +76,13 @@ internal sealed partial class BlockCompiler
     public static CompiledCode? Compile(CodeBlock block)
     {
         if (block.Bitness != 64 || !block.Cacheable || block.Count == 0) return null;
-        var c = new BlockCompiler(block);
+        var region = block.Region ?? [block];
+        var c = new BlockCompiler(region);
         c.EmitBody();
         if (c._inline == 0) return null;
-        return (CompiledCode)c._method.CreateDelegate(typeof(CompiledCode), null);
+        var instructions = new Instruction[region.Length][];
+        for (var m = 0; m < region.Length; m++) instructions[m] = region[m].Instructions;
+        return (CompiledCode)c._method.CreateDelegate(typeof(CompiledCode), instructions);
     }
 
     private void EmitBody()
@@ -78,11 +91,23 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldfld, F.Gprs);
         _il.Emit(OpCodes.Stloc, _gprs);
-        if (EndsInSelfLoop()) EmitLoopHead();
-        // cpu.EndBlock = false
+        if (_region.Length > 1 || EndsInSelfLoop()) EmitEntryEpochs();
+        // cpu.EndBlock = false (it stays false on every path from one region block into another)
         _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Ldc_I4_0);
         _il.Emit(OpCodes.Stfld, F.EndBlock);
+        for (var m = 0; m < _region.Length; m++) EmitMember(m);
+    }
+
+    /// <summary>One block of the region, entered with its state in the CPU (registers not loaded, flags in the fields).</summary>
+    private void EmitMember(int m)
+    {
+        _member = m;
+        _block = _region[m];
+        _synced = 0;
+        Array.Fill(_regState, RegState.NotLoaded);
+        ForgetFlags();
+        _il.MarkLabel(_heads[m]);
 
         var n = _block.Count;
         var ended = false;
@@ -92,7 +117,6 @@ internal sealed partial class BlockCompiler
             if (TryEmitInline(in i, out ended)) _inline++;
             else
             {
-                _callOuts++;
                 EmitCallOut(in i);
                 // After a control transfer handled by a call-out the block is over (it was its last instruction).
                 ended = _k == n - 1;
@@ -102,7 +126,7 @@ internal sealed partial class BlockCompiler
         {
             // Fell off the end of a block cut by length or page: continue at the next instruction.
             _k = n - 1;
-            EmitExit(n, () => EmitConst(_block.Instructions[n - 1].NextIP));
+            EmitExitTo(n, _block.Instructions[n - 1].NextIP);
         }
     }
 
@@ -203,6 +227,18 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Ldarg_1);
         pushRip();
         _il.Emit(OpCodes.Stfld, F.Rip);
+        EmitReturn();
+    }
+
+    /// <summary>Returns to the run loop, telling it which region block ran last (whose links it follows next).</summary>
+    private void EmitReturn()
+    {
+        if (_region.Length > 1)
+        {
+            _il.Emit(OpCodes.Ldarg_1);
+            EmitInt(_member);
+            _il.Emit(OpCodes.Stfld, F.ExitMember);
+        }
         _il.Emit(OpCodes.Ret);
     }
 
@@ -214,7 +250,7 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Ldfld, F.EndBlock);
         _il.Emit(OpCodes.Brfalse, cont);
         var next = i.NextIP;
-        EmitExit(_k + 1, () => EmitConst(next));
+        EmitExitTo(_k + 1, next);
         _il.MarkLabel(cont);
     }
 
@@ -232,7 +268,9 @@ internal sealed partial class BlockCompiler
         StoreIps(in i);
 
         _il.Emit(OpCodes.Ldarg_1);
-        _il.Emit(OpCodes.Ldarg_2);
+        _il.Emit(OpCodes.Ldarg_0);
+        EmitInt(_member);
+        _il.Emit(OpCodes.Ldelem_Ref);
         EmitInt(_k);
         _il.Emit(OpCodes.Ldelema, typeof(Instruction));
         _il.Emit(OpCodes.Ldc_I8, (long)(nint)_block.Handlers[_k]);
@@ -248,7 +286,7 @@ internal sealed partial class BlockCompiler
 
         if (_k == _block.Count - 1)
         {
-            _il.Emit(OpCodes.Ret);
+            EmitReturn();
             return;
         }
         // if (cpu.EndBlock || cpu.Rip != next) return;
@@ -262,7 +300,7 @@ internal sealed partial class BlockCompiler
         EmitConst(i.NextIP);
         _il.Emit(OpCodes.Beq, cont);
         _il.MarkLabel(leave);
-        _il.Emit(OpCodes.Ret);
+        EmitReturn();
         _il.MarkLabel(cont);
     }
 
@@ -305,6 +343,10 @@ internal sealed partial class BlockCompiler
         public static readonly FieldInfo LfSrc = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfSrc), Any)!;
         public static readonly FieldInfo LfRes = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfRes), Any)!;
         public static readonly FieldInfo FlagsArith = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.FlagsArith), Any)!;
+        public static readonly FieldInfo ExitMember = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.ExitMember), Any)!;
+        public static readonly FieldInfo InterruptShadow = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.InterruptShadow), Any)!;
+        public static readonly MethodInfo Halted = typeof(SoftwareCpu).GetProperty(nameof(SoftwareCpu.Halted), Any)!.GetGetMethod(true)!;
+        public static readonly MethodInfo Bitness = typeof(SoftwareCpu).GetProperty(nameof(SoftwareCpu.Bitness), Any)!.GetGetMethod(true)!;
         public static readonly FieldInfo Kick = typeof(SoftwareCpu).GetField("_kick", Any)!;
         public static readonly FieldInfo NmiPending = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.NmiPending), Any)!;
         public static readonly FieldInfo RunLimit = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.RunLimit), Any)!;
