@@ -6,7 +6,7 @@ using Actorvisor.Host.Vm;
 
 namespace Actorvisor.Actors.Tests.Host;
 
-/// <summary>What one boot of the real guest printed and how it ended; each console line with the host time it arrived.</summary>
+/// <summary>What one boot of the real guest printed and how it ended; each console line with the host time its first character arrived.</summary>
 public sealed record GuestBootResult(string Console, string Stderr, int ExitStatus, TimeSpan? MarkerAfter, TimeSpan Total,
     IReadOnlyList<(TimeSpan At, string Line)> Lines)
 {
@@ -93,13 +93,19 @@ public static class GuestBoot
         }
     }
 
-    /// <summary>A console sink that keeps the text and its lines with their arrival times; whole lines go to a callback (on the UART actor's thread).</summary>
+    /// <summary>
+    /// A console sink that keeps the text and its lines with their arrival times; whole lines go to a callback (on
+    /// the UART actor's thread). A line's time is when its first character arrived: the rest of a line comes
+    /// after THR-empty interrupts once the UART's FIFO is full, and on a loaded host those add a variable delay
+    /// that would count against the guest's clock in <see cref="GuestBootResult.AssertGuestKeptWallTime"/>.
+    /// </summary>
     private sealed class LineRecorder(Stream copy, Stopwatch clock, Action<string> onLine) : Stream
     {
         private readonly StringBuilder _text = new();
         private readonly StringBuilder _line = new();
         private readonly List<(TimeSpan, string)> _lines = new();
         private readonly object _lock = new();
+        private TimeSpan _lineStart;
 
         public string Text
         {
@@ -127,12 +133,14 @@ public static class GuestBoot
                     if (c == '\r') continue;
                     if (c != '\n')
                     {
+                        if (_line.Length == 0) _lineStart = clock.Elapsed;
                         _line.Append(c);
                         continue;
                     }
                     var line = _line.ToString();
+                    var at = _line.Length == 0 ? clock.Elapsed : _lineStart;
                     _line.Clear();
-                    _lines.Add((clock.Elapsed, line));
+                    _lines.Add((at, line));
                     done.Add(line);
                 }
             }
