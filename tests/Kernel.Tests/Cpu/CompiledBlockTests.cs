@@ -38,15 +38,21 @@ public class CompiledBlockTests
         var interpreted = Run(program, threshold: -1);
         var compiled = Run(program, threshold);
         Assert.Equal(CpuExitReason.Halted, interpreted.Exit);
-        Assert.Equal(interpreted.Exit, compiled.Exit);
         Assert.True(compiled.Cpu.BlocksSentToCompiler > 0, "no block was compiled");
+        AssertSameState(interpreted, compiled, $"seed {seed}: ");
+        Assert.Equal(DataArea(interpreted), DataArea(compiled));
+    }
+
+    /// <summary>The exit, registers, RFLAGS, RIP and instruction count of a compiled run are the interpreted run's.</summary>
+    internal static void AssertSameState(GuestResult interpreted, GuestResult compiled, string context = "")
+    {
+        Assert.Equal(interpreted.Exit, compiled.Exit);
         for (var r = 0; r < 16; r++)
             Assert.True(interpreted.Cpu.Gprs[r] == compiled.Cpu.Gprs[r],
-                $"seed {seed}: register {r}: interpreted {interpreted.Cpu.Gprs[r]:x}, compiled {compiled.Cpu.Gprs[r]:x}");
+                $"{context}register {r}: interpreted {interpreted.Cpu.Gprs[r]:x}, compiled {compiled.Cpu.Gprs[r]:x}");
         Assert.Equal(interpreted.Cpu.GetFlags(), compiled.Cpu.GetFlags());
         Assert.Equal(interpreted.Cpu.Rip, compiled.Cpu.Rip);
         Assert.Equal(interpreted.Cpu.InstructionCount, compiled.Cpu.InstructionCount);
-        Assert.Equal(DataArea(interpreted), DataArea(compiled));
     }
 
     private static byte[] DataArea(GuestResult r)

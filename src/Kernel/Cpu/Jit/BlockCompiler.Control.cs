@@ -165,12 +165,8 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Volatile);
         _il.Emit(OpCodes.Ldfld, F.Kick);
         _il.Emit(OpCodes.Brtrue, leave);
-        _il.Emit(OpCodes.Ldarg_1);
-        _il.Emit(OpCodes.Ldfld, F.NmiPending);
-        _il.Emit(OpCodes.Brtrue, leave);
-        _il.Emit(OpCodes.Ldarg_1);
-        _il.Emit(OpCodes.Ldfld, F.InterruptShadow);
-        _il.Emit(OpCodes.Brtrue, leave);
+        LeaveIfSet(F.NmiPending, leave);
+        LeaveIfSet(F.InterruptShadow, leave);
         _il.Emit(OpCodes.Ldarg_1);
         _il.Emit(OpCodes.Call, F.Halted);
         _il.Emit(OpCodes.Brtrue, leave);
@@ -218,5 +214,13 @@ internal sealed partial class BlockCompiler
         EmitConst(target);
         _il.Emit(OpCodes.Stfld, F.Rip);
         EmitReturn();
+    }
+
+    /// <summary>Branches to <paramref name="leave"/> when the CPU's bool field <paramref name="flag"/> is set.</summary>
+    private void LeaveIfSet(System.Reflection.FieldInfo flag, Label leave)
+    {
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, flag);
+        _il.Emit(OpCodes.Brtrue, leave);
     }
 }
