@@ -1,3 +1,5 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
 using System.Diagnostics;
 using Actorvisor.Bench;
 using Actorvisor.Kernel.Boot;
@@ -8,7 +10,17 @@ using Iced.Intel;
 // Guest instructions per second of the software CPU on compute-heavy 64-bit guest loops.
 // Usage: actorvisor-bench [cpu] [--repeat N]
 //        actorvisor-bench telemetry [--linux] [--repeat N]   (telemetry off / metrics / every class traced: TelemetryCost.cs)
+//        actorvisor-bench micro [BenchmarkDotNet arguments]   (the hot paths one by one: Micro*.cs)
 if (args.FirstOrDefault() == "telemetry") return TelemetryCost.Run(args);
+if (args.FirstOrDefault() == "micro")
+{
+    // In process: the bench's assembly name differs from its project's, which BenchmarkDotNet's generated
+    // projects cannot find; short runs (3 warm-ups, 3 iterations) keep the whole set to a few minutes.
+    var job = Job.ShortRun.WithToolchain(BenchmarkDotNet.Toolchains.InProcess.Emit.InProcessEmitToolchain.Instance);
+    BenchmarkDotNet.Running.BenchmarkSwitcher.FromTypes([typeof(MicroCpu), typeof(MicroDevices)])
+        .Run(args[1..], DefaultConfig.Instance.AddJob(job));
+    return 0;
+}
 var repeat = args.SkipWhile(a => a != "--repeat").Skip(1).Select(int.Parse).FirstOrDefault(3);
 var cases = new (string Name, Action<Assembler> Program)[]
 {
