@@ -210,26 +210,9 @@ internal static class TelemetryCost
     {
         const ulong handler = 0x201000, idt = 0x210000, idtr = 0x220000, ticks = 0x220100;
         const int vector = 0x30;
-        const ulong gateLow = (handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | ((handler >> 16 & 0xFFFF) << 48);
         var main = GuestImages.Assemble(64, 0x200000, a =>
         {
-            a.mov(rax, gateLow);
-            a.mov(__qword_ptr[idt + vector * 16], rax);
-            a.mov(__qword_ptr[idt + vector * 16 + 8], 0);
-            a.mov(__word_ptr[idtr], 0xFFF);
-            a.mov(rax, idt);
-            a.mov(__qword_ptr[idtr + 2], rax);
-            a.lidt(__[idtr]);
-            a.mov(al, 0xFF);                              // mask the 8259s
-            a.@out(0x21, al);
-            a.@out(0xA1, al);
-            a.mov(rbx, 0xFEE00000UL);
-            a.mov(__dword_ptr[rbx + 0xF0], 0x1FF);        // LAPIC on
-            a.mov(rcx, 0xFEC00000UL);
-            a.mov(__dword_ptr[rcx], 0x15);                // IOAPIC pin 2 (the PIT) high: CPU 0
-            a.mov(__dword_ptr[rcx + 0x10], 0);
-            a.mov(__dword_ptr[rcx], 0x14);                // pin 2 low: vector 30h, edge, unmasked
-            a.mov(__dword_ptr[rcx + 0x10], vector);
+            GuestImages.RouteIoApicPin64(a, pin: 2, vector, handler, idt, idtr); // the PIT's pin
             a.mov(al, 0x34);                              // PIT channel 0, lo/hi, mode 2
             a.@out(0x43, al);
             a.mov(al, 1193 & 0xFF);                       // ~1 kHz

@@ -165,17 +165,26 @@ public static class GuestImages
     }
 
     /// <summary>
-    /// 64-bit kernels' interrupt set-up: an interrupt gate for <paramref name="handler"/> at <paramref name="vector"/> in an
-    /// IDT at <paramref name="idt"/> (loaded from a descriptor at <paramref name="idtr"/>), the 8259s masked, the LAPIC
-    /// enabled, and IOAPIC pin <paramref name="pin"/> sent to that vector on CPU 0 (fixed, edge, unmasked). Uses RAX, RBX, RCX.
+    /// An interrupt gate for <paramref name="handler"/> at <paramref name="vector"/> in a full-size IDT at
+    /// <paramref name="idt"/>, loaded from a descriptor written at <paramref name="idtr"/>. Uses RAX.
     /// </summary>
-    public static void RouteIoApicPin64(Assembler a, int pin, int vector, ulong handler, ulong idt, ulong idtr)
+    public static void LoadIdt64WithGate(Assembler a, int vector, ulong handler, ulong idt, ulong idtr)
     {
         InstallGate64(a, idt, vector, handler);
         a.mov(__word_ptr[idtr], 0xFFF);
         a.mov(rax, idt);
         a.mov(__qword_ptr[idtr + 2], rax);
         a.lidt(__[idtr]);
+    }
+
+    /// <summary>
+    /// 64-bit kernels' interrupt set-up: an interrupt gate for <paramref name="handler"/> at <paramref name="vector"/> in an
+    /// IDT at <paramref name="idt"/> (loaded from a descriptor at <paramref name="idtr"/>), the 8259s masked, the LAPIC
+    /// enabled, and IOAPIC pin <paramref name="pin"/> sent to that vector on CPU 0 (fixed, edge, unmasked). Uses RAX, RBX, RCX.
+    /// </summary>
+    public static void RouteIoApicPin64(Assembler a, int pin, int vector, ulong handler, ulong idt, ulong idtr)
+    {
+        LoadIdt64WithGate(a, vector, handler, idt, idtr);
         a.mov(al, 0xFF);                              // mask the 8259s
         a.@out(0x21, al);
         a.@out(0xA1, al);

@@ -60,11 +60,7 @@ public class CompiledLoopTests
 
     private static void Prologue(Assembler a)
     {
-        GuestImages.InstallGate64(a, Idt, Vector, Handler);
-        a.mov(__word_ptr[Idtr], 0xFFF);
-        a.mov(rax, Idt);
-        a.mov(__qword_ptr[Idtr + 2], rax);
-        a.lidt(__[Idtr]);
+        GuestImages.LoadIdt64WithGate(a, Vector, Handler, Idt, Idtr);
         a.mov(rcx, 3000);
         a.xor(eax, eax);
         a.xor(r8d, r8d);

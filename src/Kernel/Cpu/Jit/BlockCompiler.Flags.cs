@@ -193,19 +193,22 @@ internal sealed partial class BlockCompiler
                 _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fd); _il.Emit(OpCodes.Clt_Un); Not();
                 return true;
             case ConditionCode.be:
-                // CF or ZF
-                _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fd); _il.Emit(OpCodes.Clt_Un);
-                _il.Emit(OpCodes.Ldloc, _fr); PushZero64(); _il.Emit(OpCodes.Ceq);
-                _il.Emit(OpCodes.Or);
+                EmitAddCarryOrZero();
                 return true;
             case ConditionCode.a:
-                _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fd); _il.Emit(OpCodes.Clt_Un);
-                _il.Emit(OpCodes.Ldloc, _fr); PushZero64(); _il.Emit(OpCodes.Ceq);
-                _il.Emit(OpCodes.Or);
+                EmitAddCarryOrZero();
                 Not();
                 return true;
         }
         return false;
+    }
+
+    /// <summary>After ADD: pushes CF | ZF (the carry: the masked sum below the first operand).</summary>
+    private void EmitAddCarryOrZero()
+    {
+        _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fd); _il.Emit(OpCodes.Clt_Un);
+        _il.Emit(OpCodes.Ldloc, _fr); PushZero64(); _il.Emit(OpCodes.Ceq);
+        _il.Emit(OpCodes.Or);
     }
 
     /// <summary>Pushes a flag local, sign-extended from the flag size when <paramref name="signed"/>.</summary>
