@@ -16,7 +16,10 @@ internal sealed unsafe class CodeBlock
     public readonly ulong CsBase;
     public readonly int Bitness;
     public readonly ulong PhysPage;
-    public readonly int Version;
+    /// <summary>The page's code version the block is valid for; moved on when a write elsewhere in the page left its bytes as they were.</summary>
+    public int Version;
+    /// <summary>The instruction bytes the block was decoded from (empty when not cacheable).</summary>
+    public readonly byte[] Bytes;
     /// <summary>False for a block decoded from MMIO or across a page boundary: used once, never cached.</summary>
     public readonly bool Cacheable;
     /// <summary>Guest-physical start address and bitness, as the cache keys it.</summary>
@@ -41,8 +44,10 @@ internal sealed unsafe class CodeBlock
     /// </summary>
     public CodeBlock[]? Region;
 
-    public CodeBlock(Instruction[] instrs, int count, ulong startRip, ulong csBase, int bitness, ulong physPage, int version, bool cacheable, ulong key)
+    public CodeBlock(Instruction[] instrs, int count, ulong startRip, ulong csBase, int bitness, ulong physPage, int version, bool cacheable, ulong key,
+        byte[] bytes)
     {
+        Bytes = bytes;
         Key = key;
         Instructions = instrs;
         Count = count;
@@ -109,6 +114,7 @@ public sealed unsafe partial class SoftwareCpu
         _lastBlock = null;
         _blocks.Clear();
         Array.Clear(_fastBlocks);
+        Array.Clear(_jumpCache);
     }
 
     private Decoder DecoderFor(int bitness) => bitness switch
@@ -139,8 +145,22 @@ public sealed unsafe partial class SoftwareCpu
             ref var link = ref fallThrough ? ref prev.FallThrough : ref prev.Other;
             if (Linked(in link, codeEpoch, csBase, bitness)) return _lastBlock = link.Block!;
         }
-        BlockLookups++;
-        var found = LookupBlock(csBase);
+        // Next, the jump cache: blocks by RIP, for targets a link misses (returns, indirect calls and jumps).
+        ref var jump = ref _jumpCache[(int)((Rip ^ (Rip >> JumpCacheBits)) & JumpCacheMask)];
+        CodeBlock found;
+        if (bitness == 64 && jump.Block is { } cached && cached.StartRip == Rip && jump.TranslationEpoch == TranslationEpoch &&
+            jump.CodeEpoch == codeEpoch)
+        {
+            found = cached;
+            JumpCacheHits++;
+        }
+        else
+        {
+            BlockLookups++;
+            found = LookupBlock(csBase);
+            if (found.Cacheable && bitness == 64)
+                jump = new JumpCacheEntry { Block = found, TranslationEpoch = TranslationEpoch, CodeEpoch = codeEpoch };
+        }
         if (found.Cacheable)
         {
             if (prev is not null)
@@ -155,6 +175,26 @@ public sealed unsafe partial class SoftwareCpu
         else _lastBlock = null;
         return found;
     }
+
+    /// <summary>
+    /// Blocks found by <see cref="LookupBlock"/> in 64-bit mode, direct-mapped by RIP: an entry is what a lookup
+    /// would find while the translation and code epochs are as recorded, as for a link. (A switch between user and
+    /// supervisor moves the translation epoch, so an entry is never used by the other kind of fetch than the one
+    /// whose execute permission its lookup checked.)
+    /// </summary>
+    private readonly JumpCacheEntry[] _jumpCache = new JumpCacheEntry[1 << JumpCacheBits];
+    private const int JumpCacheBits = 12;
+    private const int JumpCacheMask = (1 << JumpCacheBits) - 1;
+
+    private struct JumpCacheEntry
+    {
+        public CodeBlock? Block;
+        public int TranslationEpoch;
+        public int CodeEpoch;
+    }
+
+    /// <summary>Blocks found in the jump cache when no link led to them (a cache-efficiency counter).</summary>
+    public long JumpCacheHits { get; private set; }
 
     /// <summary>True when a link leads to the block at CS:RIP and is still what a lookup would find.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
@@ -191,11 +231,13 @@ public sealed unsafe partial class SoftwareCpu
         if (block is not null && block.Key == key && block.StartRip == Rip && block.CsBase == csBase &&
             block.Version == Memory.CodeVersion(phys >> 12))
             return block;
-        if (_blocks.TryGetValue(key, out block) && block.StartRip == Rip && block.CsBase == csBase &&
-            block.Version == Memory.CodeVersion(phys >> 12))
+        if (_blocks.TryGetValue(key, out block) && block.StartRip == Rip && block.CsBase == csBase)
         {
-            _fastBlocks[slot] = block;
-            return block;
+            if (block.Version == Memory.CodeVersion(phys >> 12) || host != null && Revalidate(block, host))
+            {
+                _fastBlocks[slot] = block;
+                return block;
+            }
         }
 
         block = Decode(linear, phys, host, csBase, key);
@@ -206,6 +248,35 @@ public sealed unsafe partial class SoftwareCpu
         }
         return block;
     }
+
+    /// <summary>
+    /// A block whose page was written since it was decoded, but whose own bytes are as they were (Linux patches
+    /// jump labels and alternatives into pages of hot code all through its boot): it is valid again for the page's
+    /// new version, and keeps its run count and compiled code instead of being decoded, counted and compiled anew.
+    /// A block compiled with a region is revalidated only with every block of the region unchanged too, as the
+    /// region's code runs them without looking them up.
+    /// </summary>
+    private bool Revalidate(CodeBlock block, byte* host)
+    {
+        // Marked first, compared second: a write after the mark moves the version on again (the block goes stale
+        // once more); a write before it is in the bytes compared.
+        var version = Memory.MarkCode(block.PhysPage);
+        var region = block.Region;
+        if (region is null)
+        {
+            if (!SameBytes(block, host)) return false;
+            block.Version = version;
+            return true;
+        }
+        var pageStart = host - (block.StartRip & 0xFFF);
+        foreach (var member in region)
+            if (!SameBytes(member, pageStart + (member.StartRip & 0xFFF))) return false;
+        foreach (var member in region) member.Version = version;
+        return true;
+    }
+
+    private static bool SameBytes(CodeBlock block, byte* host) =>
+        block.Bytes.Length != 0 && new ReadOnlySpan<byte>(host, block.Bytes.Length).SequenceEqual(block.Bytes);
 
     private CodeBlock Decode(ulong linear, ulong phys, byte* host, ulong csBase, ulong key)
     {
@@ -247,7 +318,8 @@ public sealed unsafe partial class SoftwareCpu
 
         var instrs = new Instruction[count];
         Array.Copy(_scratch, instrs, count);
-        return new CodeBlock(instrs, count, Rip, csBase, bitness, ppn, version, cacheable, key);
+        var bytes = new ReadOnlySpan<byte>(host, (int)(instrs[count - 1].NextIP - Rip)).ToArray();
+        return new CodeBlock(instrs, count, Rip, csBase, bitness, ppn, version, cacheable, key, bytes);
     }
 
     /// <summary>Decodes one instruction whose bytes straddle pages (or live in MMIO); not cached.</summary>
@@ -282,7 +354,7 @@ public sealed unsafe partial class SoftwareCpu
             Translate(la, AccessKind.Execute, Cpl == 3);
             throw CpuFault.General(0);
         }
-        return new CodeBlock([instr], 1, Rip, csBase, bitness, 0, 0, cacheable: false, key: ulong.MaxValue);
+        return new CodeBlock([instr], 1, Rip, csBase, bitness, 0, 0, cacheable: false, key: ulong.MaxValue, bytes: []);
     }
 
     /// <summary>CS limit check for code fetch and branch targets; real mode has a limit too (0xFFFF unless unreal).</summary>

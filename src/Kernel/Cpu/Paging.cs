@@ -61,16 +61,22 @@ public sealed unsafe partial class SoftwareCpu
     private ulong _pdptesCr3;
 
     /// <summary>
-    /// Bumped whenever a translation may have changed (any flush, INVLPG, a switch of privilege or mode) or
+    /// Bumped whenever a translation may have changed (any flush, INVLPG, a switch between user and supervisor) or
     /// the decode cache was cleared: links between decoded blocks recorded under another value are not followed.
     /// </summary>
     internal int TranslationEpoch;
 
+    /// <summary>
+    /// Points the TLB at the current privilege's entries. Only a change between user and supervisor bumps the
+    /// epoch: links and the jump cache hold translations checked for one kind of fetch. A CS load within the same
+    /// kind (every interrupt and IRET in the kernel) changes no translation, and the links check the bitness.
+    /// </summary>
     private void SelectTlb()
     {
-        TranslationEpoch++;
         if (_tlbRead is null) return;
         var u = Cpl == 3 ? 1 : 0;
+        if (ReferenceEquals(TlbR, _tlbRead[u])) return;
+        TranslationEpoch++;
         TlbR = _tlbRead[u]; TlbW = _tlbWrite[u]; TlbX = _tlbExec[u];
     }
 
