@@ -19,9 +19,6 @@ if [ $# -eq 0 ]; then
   set -- --kernel "$demo"
 fi
 
-# Build quietly; show the compiler's output only if the build fails (stdout is the guest's console).
-if ! build_log=$(dotnet build src/Host -c Release -v quiet -nologo 2>&1); then
-  printf '%s\n' "$build_log" >&2
-  exit 1
-fi
-exec dotnet src/Host/bin/Release/net10.0/actorvisor.dll run "$@"
+# Build quietly (ahead-of-time compiled, build.sh); stdout is the guest's console.
+./build.sh
+exec .build/host/actorvisor run "$@"

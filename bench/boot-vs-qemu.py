@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Boot time of the default Debian guest to an init marker: Actorvisor and QEMU TCG, run alternately.
 
-Usage: python3 bench/boot-vs-qemu.py [PAIRS]   (after `dotnet build src/Host -c Release` and `actorvisor guest fetch`)
+Usage: python3 bench/boot-vs-qemu.py [PAIRS]   (after ./build.sh and `actorvisor guest fetch`)
 
 The /init prints a marker, asks for a line (typed by this script), and powers off. Each run prints the
 seconds from process start to the marker and to the process's end; ours also prints its --stats line.
@@ -9,7 +9,7 @@ seconds from process start to the marker and to the process's end; ours also pri
 import glob, os, subprocess, sys, tempfile, time
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ours_bin = os.path.join(root, "src/Host/bin/Release/net10.0/actorvisor")
+ours_bin = os.path.join(root, ".build/host/actorvisor")
 kernel = glob.glob(os.path.expanduser("~/.cache/actorvisor/*/vmlinuz-*"))[0]
 init = """#!/bin/sh
 mount -t proc proc /proc
