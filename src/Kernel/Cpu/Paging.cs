@@ -86,17 +86,60 @@ public sealed unsafe partial class SoftwareCpu
         TranslationEpoch++;
         for (var u = 0; u < 2; u++)
         {
-            FlushTable(_tlbRead[u], includeGlobal);
-            FlushTable(_tlbWrite[u], includeGlobal);
-            FlushTable(_tlbExec[u], includeGlobal);
+            if (_tlbFilledCount[u] > TlbFilledCapacity) FlushAll(u, includeGlobal);
+            else FlushFilled(u, includeGlobal);
         }
         if (includeGlobal) _largeInTlb = false;
     }
 
-    private static void FlushTable(TlbEntry[] t, bool includeGlobal)
+    // Linux writes CR3 (or toggles CR4.PGE) tens of thousands of times in a boot, with a few dozen pages
+    // touched in between: the indices filled since the last flush are cleared instead of all 6 × TlbSize
+    // entries. Past the capacity the whole tables are cleared.
+    private const int TlbFilledCapacity = 256;
+    private readonly int[][] _tlbFilled = [new int[TlbFilledCapacity], new int[TlbFilledCapacity]];
+    private readonly int[] _tlbFilledCount = new int[2];
+
+    private void NoteTlbFill(int u, int idx)
     {
-        for (var i = 0; i < t.Length; i++)
-            if (includeGlobal || !t[i].Global) { t[i].Tag = ulong.MaxValue; t[i].Global = false; }
+        var n = _tlbFilledCount[u];
+        if (n < TlbFilledCapacity) _tlbFilled[u][n] = idx;
+        if (n <= TlbFilledCapacity) _tlbFilledCount[u] = n + 1;
+    }
+
+    private void FlushFilled(int u, bool includeGlobal)
+    {
+        var filled = _tlbFilled[u];
+        var n = _tlbFilledCount[u];
+        var kept = 0;
+        TlbEntry[] r = _tlbRead[u], w = _tlbWrite[u], x = _tlbExec[u];
+        for (var k = 0; k < n; k++)
+        {
+            var i = filled[k];
+            var global = FlushEntry(ref r[i], includeGlobal) | FlushEntry(ref w[i], includeGlobal) | FlushEntry(ref x[i], includeGlobal);
+            // A global entry outlives this flush: a later flush of globals must still find it.
+            if (global) filled[kept++] = i;
+        }
+        _tlbFilledCount[u] = kept;
+    }
+
+    /// <summary>Empties the entry unless it is global and globals stay; true if it stays (valid and global).</summary>
+    private static bool FlushEntry(ref TlbEntry e, bool includeGlobal)
+    {
+        if (e.Tag == ulong.MaxValue) return false;
+        if (!includeGlobal && e.Global) return true;
+        e.Tag = ulong.MaxValue;
+        e.Global = false;
+        return false;
+    }
+
+    /// <summary>Clears the privilege's three tables entry by entry, noting the indices of the global entries that stay.</summary>
+    private void FlushAll(int u, bool includeGlobal)
+    {
+        TlbEntry[] r = _tlbRead[u], w = _tlbWrite[u], x = _tlbExec[u];
+        _tlbFilledCount[u] = 0;
+        for (var i = 0; i < TlbSize; i++)
+            if (FlushEntry(ref r[i], includeGlobal) | FlushEntry(ref w[i], includeGlobal) | FlushEntry(ref x[i], includeGlobal))
+                NoteTlbFill(u, i);
     }
 
     /// <summary>INVLPG: drops every entry for the page holding this linear address, global or not.</summary>
@@ -184,6 +227,9 @@ public sealed unsafe partial class SoftwareCpu
         var entry = new TlbEntry { Tag = tag, Host = host, PhysPage = phys & ~0xFFFUL, PageMask = pageMask, Global = global };
         if (!user || userOk)
         {
+            // An index is noted when its read entry fills from empty: entries of the three tables fill together,
+            // so an index already holding one is noted already.
+            if (_tlbRead[u][idx].Tag == ulong.MaxValue) NoteTlbFill(u, idx);
             _tlbRead[u][idx] = entry;
             if (executable) _tlbExec[u][idx] = entry;
             if (dirty && (writable || (!user && (Cr0 & Cpu.Cr0.WP) == 0))) _tlbWrite[u][idx] = entry;

@@ -454,6 +454,37 @@ public class PagingTests
         Assert.Equal(Marker1, Read(h, La));
     }
 
+    /// <summary>
+    /// A flush clears only the TLB indices filled since the last one, up to a bound, and everything past it: both
+    /// ways every translation that is not global must be walked again, and a global one kept until PGE toggles.
+    /// </summary>
+    [Theory]
+    [InlineData(8)]
+    [InlineData(300)]
+    public void FlushesDropEveryNonGlobalTranslationHoweverManyPagesWereTouched(int pages)
+    {
+        var (h, pt) = Setup(PagingKind.FourLevel, cr4Bits: Cr4.PGE);
+        const ulong globalLa = La - 0x10_0000;
+        var ptes = new ulong[pages];
+        for (var k = 0; k < pages; k++) ptes[k] = pt.Map(La + (ulong)k * 0x1000, Frame1, P | RW);
+        var globalPte = pt.Map(globalLa, Frame1, P | RW | G);
+        Assert.Equal(Marker1, Read(h, globalLa));
+        for (var k = 0; k < pages; k++) Assert.Equal(Marker1, Read(h, La + (ulong)k * 0x1000));
+        foreach (var pte in ptes) pt.WriteEntry(pte, Frame2 | P | RW);
+        pt.WriteEntry(globalPte, Frame2 | P | RW | G);
+
+        for (var round = 0; round < 2; round++)
+        {
+            h.Load(a => { a.mov(rax, cr3); a.mov(cr3, rax); });
+            h.Step(2);
+            for (var k = 0; k < pages; k++) Assert.Equal(Marker2, Read(h, La + (ulong)k * 0x1000));
+            Assert.Equal(Marker1, Read(h, globalLa)); // global: kept across CR3 writes
+        }
+        h.Load(a => { a.mov(rax, cr4); a.and(eax, ~(uint)Cr4.PGE); a.mov(cr4, rax); a.or(eax, (uint)Cr4.PGE); a.mov(cr4, rax); });
+        h.Step(5);
+        Assert.Equal(Marker2, Read(h, globalLa));
+    }
+
     [Fact]
     public void GlobalBitIsIgnoredWithoutPge()
     {
