@@ -22,6 +22,13 @@ public interface IInterruptSource
     bool HasPendingInterrupt { get; }
     /// <summary>Accepts the highest-priority pending vector (moves it in service); -1 if none is deliverable.</summary>
     int AcknowledgeInterrupt();
+
+    /// <summary>
+    /// True for a source that calls <see cref="SoftwareCpu.NoteInterruptChange"/> whenever its answer may turn
+    /// true: the CPU then asks only after such a call (or after it changed CR8, an MSR or a register itself),
+    /// not at every block boundary. Otherwise the CPU asks every time.
+    /// </summary>
+    bool SignalsChanges => false;
 }
 
 public sealed class NoInterrupts : IInterruptSource

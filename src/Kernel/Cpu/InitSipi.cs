@@ -27,6 +27,7 @@ public sealed partial class SoftwareCpu
     public void Init()
     {
         SetResetRegisters((Cr0 & (Cpu.Cr0.CD | Cpu.Cr0.NW)) | Cpu.Cr0.ET);
+        NoteInterruptChange();
         UpdateMode();
         FlushTlb(includeGlobal: true);
         ClearDecodeCache();

@@ -126,6 +126,8 @@ public sealed partial class SoftwareCpu
     /// <summary>WRMSR semantics, with the reserved-bit and canonical checks that raise #GP(0).</summary>
     public void WriteMsr(uint index, ulong value)
     {
+        // IA32_APIC_BASE (and any MSR a LAPIC model may read) can change what the interrupt source answers.
+        NoteInterruptChange();
         switch (index)
         {
             case MsrIndex.Tsc:

@@ -30,6 +30,7 @@ public sealed partial class SoftwareCpu
     {
         var g = Array.IndexOf(GprNames, name);
         if (g >= 0) { Gprs[g] = value; return true; }
+        NoteInterruptChange(); // CR8 (the TPR) or RFLAGS may make an interrupt deliverable
         switch (name)
         {
             case "rip": Rip = value; break;

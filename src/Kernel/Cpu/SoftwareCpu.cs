@@ -17,7 +17,17 @@ public sealed unsafe partial class SoftwareCpu
     public int Id { get; }
     public GuestMemory Memory { get; }
     public ICpuPlatform Platform { get; set; }
-    public IInterruptSource Interrupts { get; set; } = NoInterrupts.Instance;
+    public IInterruptSource Interrupts
+    {
+        get => _interrupts;
+        set
+        {
+            _interrupts = value;
+            _interruptsSignalChanges = value.SignalsChanges;
+            NoteInterruptChange();
+        }
+    }
+    private IInterruptSource _interrupts = NoInterrupts.Instance;
     public CpuModel Model { get; }
 
     // ---- architectural registers ----
@@ -83,6 +93,7 @@ public sealed unsafe partial class SoftwareCpu
     public void Reset()
     {
         SetResetRegisters(Cpu.Cr0.PowerOn);
+        NoteInterruptChange();
         MsrStore.Clear();
         ResetMsrs();
         UpdateMode();

@@ -87,6 +87,7 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
     {
         _inbox.Enqueue(input);
         Volatile.Write(ref _posted, 1);
+        _cpu?.NoteInterruptChange();
         _wake();
     }
 
@@ -134,6 +135,7 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
     {
         Service();
         if (_cpu is null) return;
+        _cpu.NoteInterruptChange();
         if (_initPending)
         {
             _initPending = false;
@@ -176,6 +178,11 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
     }
 
     // ---- IInterruptSource (run thread) ----
+
+    /// <summary>Every input that can make an interrupt deliverable tells the CPU (<see cref="SoftwareCpu.NoteInterruptChange"/>):
+    /// posts from any thread, writes to the register page, the run thread's INIT and STARTUP; the CPU itself notes its
+    /// CR8 and MSR writes.</summary>
+    public bool SignalsChanges => true;
 
     public bool HasPendingInterrupt
     {
@@ -251,6 +258,8 @@ public sealed class VcpuLapic : IInterruptSource, ILapicOutput, ILocalMmio, IDis
         if (offset == LapicRegisters.Tpr) SyncToCr8();
         if (offset is LapicRegisters.Id or LapicRegisters.Ldr or LapicRegisters.Dfr or LapicRegisters.Svr)
             _address = Snapshot();
+        // EOI, TPR, SVR, an LVT or a self-IPI can each make a vector deliverable.
+        _cpu.NoteInterruptChange();
         return true;
     }
 

@@ -125,6 +125,7 @@ internal static class ControlRegisters
     {
         if ((value >> 4) != 0) throw CpuFault.General(0);
         cpu.Cr8 = value;
+        cpu.NoteInterruptChange(); // a lower TPR can unmask a pending vector
     }
 
     private static void MovDr(SoftwareCpu cpu, int n, Register gpr, bool toGpr)

@@ -192,18 +192,10 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Call, F.CodeEpoch);
         _il.Emit(OpCodes.Ldloc, _entryCodeEpoch!);
         _il.Emit(OpCodes.Bne_Un, leave);
-        // if ((cpu.FlagsRest & IF) != 0 && cpu.Interrupts.HasPendingInterrupt) leave
-        var go = _il.DefineLabel();
+        // if (cpu.InterruptDeliverable()) leave
         _il.Emit(OpCodes.Ldarg_1);
-        _il.Emit(OpCodes.Ldfld, F.FlagsRest);
-        EmitConst(RFlags.IF);
-        _il.Emit(OpCodes.And);
-        _il.Emit(OpCodes.Brfalse, go);
-        _il.Emit(OpCodes.Ldarg_1);
-        _il.Emit(OpCodes.Call, F.Interrupts);
-        _il.Emit(OpCodes.Callvirt, F.HasPendingInterrupt);
+        _il.Emit(OpCodes.Call, F.InterruptDeliverable);
         _il.Emit(OpCodes.Brtrue, leave);
-        _il.MarkLabel(go);
         _il.Emit(OpCodes.Br, _heads[m]);
 
         _il.MarkLabel(leave);

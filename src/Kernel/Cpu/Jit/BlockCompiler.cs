@@ -351,11 +351,9 @@ internal sealed partial class BlockCompiler
         public static readonly FieldInfo NmiPending = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.NmiPending), Any)!;
         public static readonly FieldInfo RunLimit = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.RunLimit), Any)!;
         public static readonly FieldInfo TranslationEpoch = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.TranslationEpoch), Any)!;
-        public static readonly FieldInfo FlagsRest = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.FlagsRest), Any)!;
         public static readonly MethodInfo Memory = typeof(SoftwareCpu).GetProperty(nameof(SoftwareCpu.Memory), Any)!.GetGetMethod(true)!;
         public static readonly MethodInfo CodeEpoch = typeof(Actorvisor.Kernel.Memory.GuestMemory).GetProperty(nameof(Actorvisor.Kernel.Memory.GuestMemory.CodeEpoch), Any)!.GetGetMethod(true)!;
-        public static readonly MethodInfo Interrupts = typeof(SoftwareCpu).GetProperty(nameof(SoftwareCpu.Interrupts), Any)!.GetGetMethod(true)!;
-        public static readonly MethodInfo HasPendingInterrupt = typeof(IInterruptSource).GetProperty(nameof(IInterruptSource.HasPendingInterrupt))!.GetGetMethod()!;
+        public static readonly MethodInfo InterruptDeliverable = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.InterruptDeliverable), Any)!;
         public static readonly MethodInfo Condition = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.Condition), Any)!;
         public static readonly MethodInfo IsCanonical = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.IsCanonical), Any)!;
         public static readonly MethodInfo GetCF = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.GetCF), Any)!;
