@@ -148,7 +148,8 @@ public sealed unsafe class GuestMemory : IDisposable
             if (_codeMark[p] != 0) InvalidateCodePage(p);
     }
 
-    /// <summary>True if the page holds decoded code (the write fast path tests this).</summary>
+    /// <summary>True if the page holds decoded code (the write fast path tests this, inline: every store asks).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public bool IsCodePage(ulong ppn) => ppn < (ulong)_codeMark.Length && _codeMark[ppn] != 0;
 
     public void InvalidateCodePage(ulong ppn)

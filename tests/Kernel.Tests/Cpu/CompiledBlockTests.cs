@@ -69,6 +69,69 @@ public class CompiledBlockTests
         return d;
     }
 
+    /// <summary>
+    /// IMUL sets CF = OF and keeps SF, ZF, AF and PF (as the host CPU does); compiled code computes them only where
+    /// they are read. Each condition right after IMUL (with and without overflow, after flags from a CMP), ADC's
+    /// carry-in, an INC, a store that takes the slow path (to a page of code) and a second IMUL must all see what
+    /// the interpreter sees.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ImulFollowers))]
+    public void FlagsAfterImulRunAlikeCompiledAndInterpreted(int cc, bool overflow, int follower)
+    {
+        Action<Assembler> program = a =>
+        {
+            var code = a.CreateLabel();
+            a.mov(r15, Data);
+            a.mov(rax, 0x8000_0000_0000_0001UL);
+            a.mov(rbx, overflow ? 4UL : 3UL);
+            a.mov(rcx, 0x10);
+            a.mov(rdx, 0x7F);
+            a.mov(r14, 3);
+            var top = a.CreateLabel();
+            a.Label(ref top);
+            a.cmp(rcx, rdx);                 // CF, SF and AF set, ZF clear: flags the IMUL keeps in part
+            a.imul(rax, rbx);
+            switch (follower)
+            {
+                case 1: a.adc(rdx, 0); break;
+                case 2: a.inc(rsi); break;
+                case 3: a.lea(rdi, __[code]); a.mov(__byte_ptr[rdi], 0x90); break; // into this page: slow path
+                case 4: a.imul(rbx, rbx, 1); break;
+            }
+            Setcc(a, cc, r8b);
+            Cmov(a, cc, r9, rbx);
+            a.pushfq();
+            a.pop(r10);
+            a.xor(r11, r10);
+            a.add(r11, r8);
+            var skip = a.CreateLabel();
+            Jcc(a, cc, skip);
+            a.inc(r12);
+            a.Label(ref skip);
+            a.mov(rax, 0x8000_0000_0000_0001UL);
+            a.dec(r14);
+            a.jnz(top);
+            a.hlt();
+            a.Label(ref code);
+            a.nop();
+        };
+        var interpreted = Run(program, threshold: -1);
+        var compiled = Run(program, threshold: 0);
+        Assert.Equal(CpuExitReason.Halted, interpreted.Exit);
+        AssertSameState(interpreted, compiled, $"cc {cc}, overflow {overflow}, follower {follower}: ");
+    }
+
+    public static TheoryData<int, bool, int> ImulFollowers()
+    {
+        var d = new TheoryData<int, bool, int>();
+        for (var cc = 0; cc < 16; cc++)
+            foreach (var overflow in new[] { false, true })
+                for (var follower = 0; follower <= 4; follower++)
+                    d.Add(cc, overflow, follower);
+        return d;
+    }
+
     [Fact]
     public void PageFaultInsideACompiledBlockLeavesTheStateOfTheFaultingInstruction()
     {

@@ -21,9 +21,18 @@ internal sealed partial class BlockCompiler
     private FlagOp _flagOp;
     private int _flagSize;
 
+    /// <summary>
+    /// Set after IMUL: its CF = OF (this local, 0 or 1) over the flags before it, whose SF, ZF, AF and PF it keeps
+    /// (as the interpreter and the host CPU do). They are computed only where something reads or saves the flags:
+    /// an IMUL whose flags the next ALU instruction overwrites costs no flag work.
+    /// </summary>
+    private LocalBuilder? _mulOverflow;
+    private LocalBuilder? _mulOverflowLocal;
+
     /// <summary>Records that the locals now hold the flags of <paramref name="op"/> at <paramref name="size"/> bytes.</summary>
     private void SetFlags(FlagOp op, int size)
     {
+        _mulOverflow = null;
         _flagsKnown = true;
         _flagsDirty = true;
         _flagOp = op;
@@ -32,6 +41,24 @@ internal sealed partial class BlockCompiler
 
     /// <summary>Stores flags held in locals into the CPU's lazy-flag fields.</summary>
     private void FlushFlags(bool markClean)
+    {
+        if (_mulOverflow is { } overflow)
+        {
+            // The flags before the IMUL into the fields, then the IMUL's CF/OF over them, as the interpreter does.
+            FlushKnownFlags(markClean);
+            _il.Emit(OpCodes.Ldarg_1);
+            EmitInt(8);
+            _il.Emit(OpCodes.Ldc_I4_0);
+            _il.Emit(OpCodes.Conv_U8);
+            _il.Emit(OpCodes.Ldloc, overflow);
+            _il.Emit(OpCodes.Call, F.SetMulFlags);
+            if (markClean) ForgetFlags();
+            return;
+        }
+        FlushKnownFlags(markClean);
+    }
+
+    private void FlushKnownFlags(bool markClean)
     {
         if (!_flagsKnown || !_flagsDirty) return;
         _il.Emit(OpCodes.Ldarg_1);
@@ -57,6 +84,7 @@ internal sealed partial class BlockCompiler
     /// <summary>The CPU's fields are the truth again (after a call-out or an eager flag write).</summary>
     private void ForgetFlags()
     {
+        _mulOverflow = null;
         _flagsKnown = false;
         _flagsDirty = false;
     }
@@ -64,6 +92,12 @@ internal sealed partial class BlockCompiler
     /// <summary>Pushes CF as a ulong 0 or 1.</summary>
     private void EmitCarry()
     {
+        if (_mulOverflow is { } overflow)
+        {
+            _il.Emit(OpCodes.Ldloc, overflow);
+            _il.Emit(OpCodes.Conv_U8);
+            return;
+        }
         if (_flagsKnown)
         {
             switch (_flagOp)
@@ -99,6 +133,27 @@ internal sealed partial class BlockCompiler
     /// <summary>Pushes a condition's truth as an int 0 or 1.</summary>
     private void EmitCondition(ConditionCode cc)
     {
+        if (_mulOverflow is { } overflow)
+        {
+            switch (cc)
+            {
+                case ConditionCode.b or ConditionCode.o:
+                    _il.Emit(OpCodes.Ldloc, overflow);
+                    return;
+                case ConditionCode.ae or ConditionCode.no:
+                    _il.Emit(OpCodes.Ldloc, overflow);
+                    Not();
+                    return;
+                case ConditionCode.e or ConditionCode.ne or ConditionCode.s or ConditionCode.ns:
+                    // ZF and SF are the ones from before the IMUL.
+                    var pending = _mulOverflow;
+                    _mulOverflow = null;
+                    EmitCondition(cc);
+                    _mulOverflow = pending;
+                    return;
+            }
+            FlushFlags(markClean: true);
+        }
         if (_flagsKnown && _flagOp == FlagOp.Sub && EmitSubCondition(cc)) return;
         if (_flagsKnown && _flagOp == FlagOp.Logic && EmitLogicCondition(cc)) return;
         if (_flagsKnown && _flagOp is FlagOp.Add or FlagOp.Adc or FlagOp.Sbb or FlagOp.Inc or FlagOp.Dec &&

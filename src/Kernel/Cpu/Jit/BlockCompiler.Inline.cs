@@ -231,7 +231,7 @@ internal sealed partial class BlockCompiler
         var a = Fetch(in i, i.OpCount == 3 ? 1 : 0, size);
         var b = Fetch(in i, i.OpCount == 3 ? 2 : 1, size);
         var low = Temp();
-        var overflow = _il.DeclareLocal(typeof(bool));
+        var overflow = _mulOverflowLocal ??= _il.DeclareLocal(typeof(bool));
         if (size == 8)
         {
             _il.Emit(OpCodes.Ldloc, a);
@@ -264,14 +264,8 @@ internal sealed partial class BlockCompiler
             _il.Emit(OpCodes.Stloc, low);
         }
         WriteRegister(reg, size, low);
-        // The flags are computed eagerly from the previous ones (SF, ZF, AF, PF kept): hand over to the CPU.
-        FlushFlags(markClean: true);
-        _il.Emit(OpCodes.Ldarg_1);
-        EmitInt(size);
-        _il.Emit(OpCodes.Ldloc, low);
-        _il.Emit(OpCodes.Ldloc, overflow);
-        _il.Emit(OpCodes.Call, F.SetMulFlags);
-        ForgetFlags();
+        // CF = OF = overflow over the flags before (see _mulOverflow); computed where they are read or saved.
+        _mulOverflow = overflow;
         return true;
     }
 
