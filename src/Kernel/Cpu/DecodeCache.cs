@@ -67,6 +67,7 @@ internal sealed unsafe class CodeBlock
             h = Cpu.Instructions.Alu.SelectForm(in instrs[i], h);
             h = Cpu.Instructions.ConditionForms.Select(in instrs[i], h);
             h = Cpu.Instructions.MulDiv.SelectForm(in instrs[i], h);
+            h = Cpu.Instructions.StackForms.Select(in instrs[i], h);
             Handlers[i] = Cpu.Instructions.ExtendForms.Select(in instrs[i], h);
         }
     }

@@ -7,6 +7,38 @@ namespace Actorvisor.Kernel.Tests.Cpu;
 /// <summary>PUSHA/POPA, ENTER/LEAVE, PUSH imm sizes, LOOPcc/JrCXZ, near branches with operand-size prefixes.</summary>
 public class StackAndBranchTests
 {
+    /// <summary>
+    /// 64-bit PUSH/POP of registers (SDM Vol. 2B, PUSH and POP): PUSH RSP stores RSP as it was before the push;
+    /// POP RSP leaves RSP holding the value read, not the incremented pointer; R8-R15 go through the same path.
+    /// </summary>
+    [Fact]
+    public void PushAndPopOfRegistersIn64BitMode()
+    {
+        var h = new CpuHarness(StartMode.Long64);
+        var sp0 = h[Gpr.RSP];
+        h[Gpr.R15] = 0x1515_1515_1515_1515;
+        h.Load(a =>
+        {
+            a.push(rsp);
+            a.push(r15);
+            a.pop(r12);
+            a.pop(rbx);          // the old RSP
+            a.mov(rax, 0x8F000);
+            a.push(rax);
+            a.pop(rsp);          // RSP = 0x8F000
+        });
+        h.Step(2);
+        Assert.Equal(sp0 - 16, h[Gpr.RSP]);
+        Assert.Equal(sp0, h.Memory.ReadUInt64(sp0 - 8));
+        Assert.Equal(0x1515_1515_1515_1515UL, h.Memory.ReadUInt64(sp0 - 16));
+        h.Step(2);
+        Assert.Equal(0x1515_1515_1515_1515UL, h[Gpr.R12]);
+        Assert.Equal(sp0, h[Gpr.RBX]);
+        Assert.Equal(sp0, h[Gpr.RSP]);
+        h.Step(3);
+        Assert.Equal(0x8F000UL, h[Gpr.RSP]);
+    }
+
     [Fact]
     public void PushadStoresRegistersWithTheOriginalEspAndPopadSkipsIt()
     {
