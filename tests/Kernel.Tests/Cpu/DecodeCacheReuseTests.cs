@@ -65,6 +65,38 @@ public class DecodeCacheReuseTests
             $"{h.Cpu.CompiledInstructions} of {h.Cpu.InstructionCount} instructions ran compiled");
     }
 
+    /// <summary>
+    /// A function called from two places in a loop returns to each in turn, so the link its RET block keeps (the
+    /// last target) is wrong every time: the jump cache must find the return target without a full lookup.
+    /// </summary>
+    [Fact]
+    public void ReturnsToAlternatingCallersAreFoundInTheJumpCache()
+    {
+        var h = new CpuHarness(StartMode.Long64);
+        h.Load(a =>
+        {
+            var loop = a.CreateLabel();
+            var function = a.CreateLabel();
+            a.mov(ecx, Iterations);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.call(function);
+            a.add(ebx, 1);
+            a.call(function);
+            a.add(ebx, 2);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref function);
+            a.add(ebx, ecx);
+            a.ret();
+        });
+        Assert.Equal(CpuExitReason.Halted, h.Cpu.Run(100_000));
+        Assert.Equal((ulong)Iterations * 3 + (ulong)Iterations * (Iterations + 1), h[Gpr.RBX]);
+        Assert.True(h.Cpu.JumpCacheHits >= Iterations, $"{h.Cpu.JumpCacheHits} jump-cache hits");
+        Assert.InRange(h.Cpu.BlockLookups, 1, 10);
+    }
+
     [Fact]
     public void InterruptsWithinTheKernelKeepTheLinksBetweenBlocks()
     {
