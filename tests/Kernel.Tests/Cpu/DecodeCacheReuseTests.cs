@@ -97,6 +97,53 @@ public class DecodeCacheReuseTests
         Assert.InRange(h.Cpu.BlockLookups, 1, 10);
     }
 
+    /// <summary>
+    /// A loop of several blocks compiled as one region; halfway through, a store patches the immediate of an
+    /// instruction in a block other than the region's first. The region must not be revalidated with that block's
+    /// old bytes: compiled after two runs (regions form then) and interpreted, the sums must agree.
+    /// </summary>
+    [Fact]
+    public void PatchingABlockOfACompiledRegionTakesEffect()
+    {
+        Action<Assembler> program = a =>
+        {
+            var loop = a.CreateLabel();
+            var odd = a.CreateLabel();
+            var join = a.CreateLabel();
+            var skip = a.CreateLabel();
+            a.mov(ecx, Iterations);
+            a.xor(ebx, ebx);
+            a.mov(eax, 1);
+            a.lea(rdi, __[odd]);
+            a.Label(ref loop);
+            a.test(cl, 1);
+            a.jne(odd);
+            a.add(ebx, 1);
+            a.jmp(join);
+            a.Label(ref odd);
+            a.db(0x05, 100, 0, 0, 0);        // add eax, imm32 (imm at odd + 1)
+            a.add(ebx, eax);
+            a.Label(ref join);
+            a.cmp(ecx, Iterations / 2);
+            a.jne(skip);
+            a.mov(__dword_ptr[rdi + 1], 7); // once: the odd iterations add 7 from here on
+            a.Label(ref skip);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+        };
+        GuestResult Run(int threshold) => GuestRunner.Run(StartMode.Long64, program, setup: (cpu, _) =>
+        {
+            cpu.CompileThreshold = threshold;
+            cpu.CompileSynchronously = true;
+        });
+        var interpreted = Run(-1);
+        var compiled = Run(2);
+        Assert.Equal(CpuExitReason.Halted, interpreted.Exit);
+        Assert.True(compiled.Cpu.BlocksSentToCompiler > 0);
+        CompiledBlockTests.AssertSameState(interpreted, compiled);
+    }
+
     [Fact]
     public void InterruptsWithinTheKernelKeepTheLinksBetweenBlocks()
     {
