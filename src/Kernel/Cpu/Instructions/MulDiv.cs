@@ -21,7 +21,8 @@ internal static unsafe partial class MulDiv
         t.Set(Mnemonic.Idiv, &Idiv);
     }
 
-    internal static void SetMulFlags(SoftwareCpu cpu, int size, ulong low, bool overflow)
+    /// <summary>MUL/IMUL: CF = OF = <paramref name="overflow"/>; SF, ZF, AF and PF stay as they were (undefined in the SDM; kept, as the host CPU keeps them).</summary>
+    internal static void SetMulFlags(SoftwareCpu cpu, bool overflow)
     {
         var f = cpu.ComputeArith() & ~(RFlags.CF | RFlags.OF);
         if (overflow) f |= RFlags.CF | RFlags.OF;
@@ -60,7 +61,7 @@ internal static unsafe partial class MulDiv
                 g[Gpr.RDX] = hi;
                 break;
         }
-        SetMulFlags(cpu, size, lo, hi != 0);
+        SetMulFlags(cpu, hi != 0);
     }
 
     /// <summary>IMUL in its three forms: r/m (into the accumulator pair), r ← r × r/m, r ← r/m × imm.</summary>
@@ -85,7 +86,7 @@ internal static unsafe partial class MulDiv
         }
         var (low, overflow) = SignedProduct(a, b, size);
         cpu.WriteGpr(i.Op0Register, low);
-        SetMulFlags(cpu, size, low, overflow);
+        SetMulFlags(cpu, overflow);
     }
 
     /// <summary>The product truncated to the operand size, and whether truncation changed its value.</summary>
@@ -138,7 +139,7 @@ internal static unsafe partial class MulDiv
                 overflow = hi != (lo >> 63);
                 break;
         }
-        SetMulFlags(cpu, size, low, overflow);
+        SetMulFlags(cpu, overflow);
     }
 
     /// <summary>

@@ -49,7 +49,7 @@ internal static unsafe partial class MulDiv
     {
         var hi = Math.BigMul(a, b, out var lo);
         dest = (ulong)lo;
-        SetMulFlags(cpu, 8, (ulong)lo, hi != (lo >> 63));
+        SetMulFlags(cpu, hi != (lo >> 63));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -57,7 +57,7 @@ internal static unsafe partial class MulDiv
     {
         var p = (long)a * b;
         dest = (uint)p;
-        SetMulFlags(cpu, 4, (uint)p, (int)p != p);
+        SetMulFlags(cpu, (int)p != p);
     }
 
     private static void Imul64<T>(SoftwareCpu cpu, in Instruction i) where T : struct, ISource

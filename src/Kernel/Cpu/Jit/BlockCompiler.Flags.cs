@@ -47,9 +47,6 @@ internal sealed partial class BlockCompiler
             // The flags before the IMUL into the fields, then the IMUL's CF/OF over them, as the interpreter does.
             FlushKnownFlags(markClean);
             _il.Emit(OpCodes.Ldarg_1);
-            EmitInt(8);
-            _il.Emit(OpCodes.Ldc_I4_0);
-            _il.Emit(OpCodes.Conv_U8);
             _il.Emit(OpCodes.Ldloc, overflow);
             _il.Emit(OpCodes.Call, F.SetMulFlags);
             if (markClean) ForgetFlags();
