@@ -10,8 +10,10 @@ using Iced.Intel;
 // Guest instructions per second of the software CPU on compute-heavy 64-bit guest loops.
 // Usage: actorvisor-bench [cpu] [--repeat N]
 //        actorvisor-bench telemetry [--linux] [--repeat N]   (telemetry off / metrics / every class traced: TelemetryCost.cs)
+//        actorvisor-bench jit CORPUS [--repeat N]   (translation cost of a run's compiled blocks: JitCost.cs)
 //        actorvisor-bench micro [BenchmarkDotNet arguments]   (the hot paths one by one: Micro*.cs)
 if (args.FirstOrDefault() == "telemetry") return TelemetryCost.Run(args);
+if (args.FirstOrDefault() == "jit") return JitCost.Run(args);
 if (args.FirstOrDefault() == "micro")
 {
     // In process: the bench's assembly name differs from its project's, which BenchmarkDotNet's generated

@@ -159,6 +159,45 @@ public class CompiledBlockTests
         Assert.Equal(interpreted.Cpu.InstructionCount, compiled.Cpu.InstructionCount);
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(0)]
+    public void AccessesAcrossAPageBoundaryReachBothPhysicalPages(int threshold)
+    {
+        // Linear 0x301000 maps to physical 0x350000, so the bytes after 0x300FFF are not the ones after it in
+        // host memory: an 8-byte load or store at 0x300FFC must be split by page, compiled as interpreted.
+        const ulong split = 0x300FFC, elsewhere = 0x350000;
+        var g = Long64.Create();
+        g.Memory.WriteUInt64(Long64.PteAddress(0x301000), elsewhere | 3);
+        g.Memory.WriteUInt32(split, 0x44332211);
+        g.Memory.WriteUInt32(elsewhere, 0x88776655);
+        g.Memory.WriteUInt32(0x301000, 0xEEEEEEEE);
+        g.Cpu.CompileThreshold = threshold;
+        g.Cpu.CompileSynchronously = true;
+        var a = new Assembler(64);
+        a.mov(rcx, 40);
+        a.mov(rsi, split);
+        a.mov(rdx, 0x0807060504030201UL);
+        var top = a.CreateLabel();
+        a.Label(ref top);
+        a.mov(rax, __qword_ptr[rsi]);
+        a.mov(__qword_ptr[rsi - 2], rdx);
+        a.mov(rbx, __qword_ptr[rsi]);
+        a.dec(rcx);
+        a.jnz(top);
+        a.hlt();
+        g.Load(a, GuestKit.GuestRunner.DefaultLoad);
+
+        var r = g.Run();
+
+        Assert.Equal(CpuExitReason.Halted, r.Exit);
+        // The store put 01..06 at 0x300FFA-0x300FFF and 07 08 at physical 0x350000; 0x350002-3 kept 77 88.
+        Assert.Equal(0x8877080706050403UL, r.Cpu.Gprs[Gpr.RAX]);
+        Assert.Equal(0x8877080706050403UL, r.Cpu.Gprs[Gpr.RBX]);
+        Assert.Equal(0x88770807u, g.Memory.ReadUInt32(elsewhere));
+        Assert.Equal(0xEEEEEEEEu, g.Memory.ReadUInt32(0x301000));
+    }
+
     private static GuestResult Run(Action<Assembler> program, int threshold) =>
         GuestRunner.Run(StartMode.Long64, program, maxInstructions: 2_000_000, setup: (cpu, _) =>
         {

@@ -73,13 +73,19 @@ internal sealed partial class BlockCompiler
     /// The compiled form of <paramref name="block"/>, or null where compiling does not pay or is not
     /// supported (not 64-bit mode, or nothing to translate inline).
     /// </summary>
-    public static CompiledCode? Compile(CodeBlock block)
+    public static CompiledCode? Compile(CodeBlock block) => Compile(block, out _);
+
+    /// <inheritdoc cref="Compile(CodeBlock)"/>
+    /// <param name="ilBytes">The size of the IL handed to the .NET JIT (its cost grows with it).</param>
+    public static CompiledCode? Compile(CodeBlock block, out int ilBytes)
     {
+        ilBytes = 0;
         if (block.Bitness != 64 || !block.Cacheable || block.Count == 0) return null;
         var region = block.Region ?? [block];
         var c = new BlockCompiler(region);
         c.EmitBody();
         if (c._inline == 0) return null;
+        ilBytes = c._il.ILOffset;
         var instructions = new Instruction[region.Length][];
         for (var m = 0; m < region.Length; m++) instructions[m] = region[m].Instructions;
         return (CompiledCode)c._method.CreateDelegate(typeof(CompiledCode), instructions);
@@ -351,6 +357,12 @@ internal sealed partial class BlockCompiler
         public static readonly FieldInfo NmiPending = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.NmiPending), Any)!;
         public static readonly FieldInfo RunLimit = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.RunLimit), Any)!;
         public static readonly FieldInfo TranslationEpoch = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.TranslationEpoch), Any)!;
+        public static readonly FieldInfo TlbR = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.TlbR), Any)!;
+        public static readonly FieldInfo TlbW = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.TlbW), Any)!;
+        public static readonly FieldInfo TlbTag = typeof(TlbEntry).GetField(nameof(TlbEntry.Tag))!;
+        public static readonly FieldInfo TlbHost = typeof(TlbEntry).GetField(nameof(TlbEntry.Host))!;
+        public static readonly FieldInfo TlbPhysPage = typeof(TlbEntry).GetField(nameof(TlbEntry.PhysPage))!;
+        public static readonly MethodInfo IsCodePage = typeof(Actorvisor.Kernel.Memory.GuestMemory).GetMethod(nameof(Actorvisor.Kernel.Memory.GuestMemory.IsCodePage))!;
         public static readonly MethodInfo Memory = typeof(SoftwareCpu).GetProperty(nameof(SoftwareCpu.Memory), Any)!.GetGetMethod(true)!;
         public static readonly MethodInfo CodeEpoch = typeof(Actorvisor.Kernel.Memory.GuestMemory).GetProperty(nameof(Actorvisor.Kernel.Memory.GuestMemory.CodeEpoch), Any)!.GetGetMethod(true)!;
         public static readonly MethodInfo InterruptDeliverable = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.InterruptDeliverable), Any)!;

@@ -44,6 +44,7 @@ internal static class CompileQueue
                 reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult();
                 continue;
             }
+            JitCorpus.Record(block);
             CompiledCode? code;
             try
             {
