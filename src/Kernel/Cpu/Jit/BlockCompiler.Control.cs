@@ -102,6 +102,21 @@ internal sealed partial class BlockCompiler
         if (i.Op0Kind != OpKind.NearBranch64 || !SoftwareCpu.IsCanonical(i.NearBranch64)) return false;
         var target = i.NearBranch64;
         var next = i.NextIP;
+        if (!InRegion(target) && !InRegion(next))
+        {
+            // Both ways leave the region: one exit, to next + condition × (target - next). Half the exits'
+            // IL of a block that ends in a Jcc, and no branch for the .NET JIT to lay out.
+            var rip = Temp();
+            EmitConst(next);
+            EmitCondition(i.ConditionCode);
+            _il.Emit(OpCodes.Conv_U8);
+            EmitConst(target - next);
+            _il.Emit(OpCodes.Mul);
+            _il.Emit(OpCodes.Add);
+            _il.Emit(OpCodes.Stloc, rip);
+            EmitExit(_k + 1, () => _il.Emit(OpCodes.Ldloc, rip));
+            return true;
+        }
         var notTaken = _il.DefineLabel();
         EmitCondition(i.ConditionCode);
         _il.Emit(OpCodes.Brfalse, notTaken);
@@ -139,6 +154,9 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Call, F.CodeEpoch);
         _il.Emit(OpCodes.Stloc, _entryCodeEpoch);
     }
+
+    /// <summary>A constant target that <see cref="EmitExitTo"/> would enter as a block of this region.</summary>
+    private bool InRegion(ulong target) => _entryTranslationEpoch is not null && Array.Exists(_region, b => b.StartRip == target);
 
     /// <summary>Leaves the block after <paramref name="executed"/> instructions for a constant target: into the region block there, if any.</summary>
     private void EmitExitTo(int executed, ulong target)

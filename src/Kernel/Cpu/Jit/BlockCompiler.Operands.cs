@@ -218,14 +218,14 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Stloc, v);
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
-        EmitSlowPathSync(in i);
+        EmitSlowPathStateSync();
         _il.Emit(OpCodes.Ldarg_1);
         EmitInt(seg);
         _il.Emit(OpCodes.Ldloc, ea);
         EmitInt(size);
+        EmitSlowPathPosition(in i);
         _il.Emit(OpCodes.Call, F.Runtime(nameof(JitRuntime.ReadSlow)));
         _il.Emit(OpCodes.Stloc, v);
-        EmitSlowPathUnsync();
         _il.MarkLabel(done);
         return v;
     }
@@ -251,14 +251,14 @@ internal sealed partial class BlockCompiler
         finish?.Invoke();
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
-        EmitSlowPathSync(in i);
+        EmitSlowPathStateSync();
         _il.Emit(OpCodes.Ldarg_1);
         EmitInt(seg);
         _il.Emit(OpCodes.Ldloc, ea);
         EmitInt(size);
         _il.Emit(OpCodes.Ldloc, value);
+        EmitSlowPathPosition(in i);
         _il.Emit(OpCodes.Call, F.Runtime(nameof(JitRuntime.WriteSlow)));
-        EmitSlowPathUnsync();
         finish?.Invoke();
         // A branch (CALL) leaves the block right after anyway.
         if (!branches) EmitEndBlockCheck(in i);

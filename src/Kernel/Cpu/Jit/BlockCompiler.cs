@@ -193,8 +193,24 @@ internal sealed partial class BlockCompiler
         StoreIps(in i);
     }
 
-    /// <summary>Undoes the count of <see cref="EmitSlowPathSync"/> where the fast path joins again.</summary>
-    private void EmitSlowPathUnsync() => AddInstructionCount(-(_k - _synced));
+    /// <summary>
+    /// Before a slow read or write (<see cref="JitRuntime.ReadSlow"/>, <see cref="JitRuntime.WriteSlow"/>): the
+    /// registers and flags in the CPU. The helper sets the rest of <see cref="EmitSlowPathSync"/>'s state from the
+    /// arguments <see cref="EmitSlowPathPosition"/> pushes, and gives the count back when it returns.
+    /// </summary>
+    private void EmitSlowPathStateSync()
+    {
+        WriteBackRegisters(markClean: false);
+        FlushFlags(markClean: false);
+    }
+
+    /// <summary>Pushes the slow helpers' last arguments: the instruction's address, its length and the instructions before it not yet counted.</summary>
+    private void EmitSlowPathPosition(in Instruction i)
+    {
+        EmitConst(i.IP);
+        EmitInt(i.Length);
+        EmitInt(_k - _synced);
+    }
 
     private void StoreIps(in Instruction i)
     {
