@@ -136,11 +136,12 @@ public sealed unsafe partial class SoftwareCpu
 
     public static readonly int DefaultCompileThreshold = ParseThreshold(Environment.GetEnvironmentVariable("ACTORVISOR_COMPILE_THRESHOLD"));
 
-    // A block costs the .NET JIT 1-2 ms to compile (on the compiler thread), so only blocks hot enough to repay
-    // that are compiled. Linux boots to /init measured at 20,000, 5,000 and 2,000 runs: 800, 2,250 and 3,500
-    // blocks compiled, running 83%, 90% and 92% of the instructions; 5,000 was fastest (2,000 keeps the
-    // compiler thread too busy for the blocks to arrive in time).
-    private const int StandardThreshold = 5_000;
+    // A block costs the .NET JIT about 0.8 ms to compile (on the compiler thread; `actorvisor-bench jit`), so only
+    // blocks hot enough to repay that are compiled. On a Linux boot to /init, 5,000, 3,000 and 2,000 runs left
+    // 119 M, 104 M and 95 M instructions to the interpreter, the rest waiting longer for the compiler as it got
+    // busier; 2,500 against 5,000 was faster in 4 of 6 alternated boots (medians 7.95 and 8.25 s). When a block
+    // cost twice as much to compile, 5,000 was the best.
+    private const int StandardThreshold = 2_500;
 
     private static int ParseThreshold(string? s) =>
         s is null ? StandardThreshold : s == "off" ? -1 : int.TryParse(s, out var n) ? n : StandardThreshold;
