@@ -154,7 +154,11 @@ public sealed partial class SoftwareCpu
     }
 
     /// <summary>Stack-pointer width in bytes: 8 in 64-bit mode, else SS.B.</summary>
-    internal int StackAddressSize => Bitness == 64 ? 8 : Segs[Seg.SS].Big ? 4 : 2;
+    internal int StackAddressSize
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => Bitness == 64 ? 8 : Segs[Seg.SS].Big ? 4 : 2;
+    }
 }
 
 /// <summary>
