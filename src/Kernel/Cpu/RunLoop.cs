@@ -306,15 +306,6 @@ public sealed unsafe partial class SoftwareCpu
     }
 
     /// <summary>
-    /// True when region code may go on from one of its blocks to another (see <see cref="Jit.JitRuntime.MayContinue"/>):
-    /// what <see cref="RunCompiled"/> checks after a block, and that a lookup would find the block the edge leads to.
-    /// </summary>
-    internal bool MayContinueRegion(int translationEpoch, int codeEpoch) =>
-        _kick == 0 && !NmiPending && !InterruptShadow && !Halted &&
-        RunLimit - InstructionCount >= MaxBlockLength && Bitness == 64 &&
-        TranslationEpoch == translationEpoch && Memory.CodeEpoch == codeEpoch && !InterruptDeliverable();
-
-    /// <summary>
     /// Nonzero when the interrupt source may have a deliverable interrupt the CPU has not asked about. Sources
     /// that signal their changes (<see cref="IInterruptSource.SignalsChanges"/>, the LAPIC) set it from any
     /// thread; asking clears it first, so a change signalled while the source answers is asked about again.
@@ -340,7 +331,7 @@ public sealed unsafe partial class SoftwareCpu
         return true;
     }
 
-    /// <summary>The instruction count a run must stop at; region code checks it at its edges (<see cref="MayContinueRegion"/>).</summary>
+    /// <summary>The instruction count a run must stop at; compiled one-block loops check it between iterations.</summary>
     internal long RunLimit;
 
     /// <summary>Calls of compiled code by the run loop (each runs one block, or several of a region).</summary>

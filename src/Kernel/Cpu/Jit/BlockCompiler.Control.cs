@@ -168,22 +168,55 @@ internal sealed partial class BlockCompiler
 
     /// <summary>
     /// From this block into region block <paramref name="m"/>: the state goes to the CPU, as the target's
-    /// code expects it; then the run loop's checks between blocks and GetBlock's (<see cref="JitRuntime.MayContinue"/>).
-    /// Any that fails leaves as the exit would, so interrupts are taken at the same instructions as when each
-    /// block was a run of its own.
+    /// code expects it; then the run loop's checks between blocks (kick, NMI, interrupt shadow, halt, a
+    /// deliverable interrupt, the budget) and GetBlock's (64-bit mode, both epochs as at entry). Any that
+    /// fails leaves as the exit would, so interrupts are taken at the same instructions as when each block
+    /// was a run of its own.
     /// </summary>
     private void EmitEdge(int executed, ulong target, int m)
     {
+        var leave = _il.DefineLabel();
         WriteBackRegisters(markClean: false);
         FlushFlags(markClean: false);
         AddInstructionCount(executed - _synced);
-        // if (JitRuntime.MayContinue(cpu, entry epochs)) goto head of m
         _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Volatile);
+        _il.Emit(OpCodes.Ldfld, F.Kick);
+        _il.Emit(OpCodes.Brtrue, leave);
+        LeaveIfSet(F.NmiPending, leave);
+        LeaveIfSet(F.InterruptShadow, leave);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Call, F.Halted);
+        _il.Emit(OpCodes.Brtrue, leave);
+        // if (cpu.RunLimit - cpu.InstructionCount < MaxBlockLength) leave
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, F.RunLimit);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, F.InstructionCount);
+        _il.Emit(OpCodes.Sub);
+        _il.Emit(OpCodes.Ldc_I8, (long)SoftwareCpu.MaxBlockLength);
+        _il.Emit(OpCodes.Blt, leave);
+        // if (cpu.Bitness != 64 || cpu.TranslationEpoch != entry || cpu.Memory.CodeEpoch != entry) leave
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Call, F.Bitness);
+        EmitInt(64);
+        _il.Emit(OpCodes.Bne_Un, leave);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, F.TranslationEpoch);
         _il.Emit(OpCodes.Ldloc, _entryTranslationEpoch!);
+        _il.Emit(OpCodes.Bne_Un, leave);
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Call, F.Memory);
+        _il.Emit(OpCodes.Call, F.CodeEpoch);
         _il.Emit(OpCodes.Ldloc, _entryCodeEpoch!);
-        _il.Emit(OpCodes.Call, F.Runtime(nameof(JitRuntime.MayContinue)));
-        _il.Emit(OpCodes.Brtrue, _heads[m]);
+        _il.Emit(OpCodes.Bne_Un, leave);
+        // if (cpu.InterruptDeliverable()) leave
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Call, F.InterruptDeliverable);
+        _il.Emit(OpCodes.Brtrue, leave);
+        _il.Emit(OpCodes.Br, _heads[m]);
 
+        _il.MarkLabel(leave);
         _il.Emit(OpCodes.Ldarg_1);
         EmitConst(_block.Instructions[executed - 1].IP);
         _il.Emit(OpCodes.Stfld, F.CurrentIp);
@@ -191,5 +224,13 @@ internal sealed partial class BlockCompiler
         EmitConst(target);
         _il.Emit(OpCodes.Stfld, F.Rip);
         EmitReturn();
+    }
+
+    /// <summary>Branches to <paramref name="leave"/> when the CPU's bool field <paramref name="flag"/> is set.</summary>
+    private void LeaveIfSet(System.Reflection.FieldInfo flag, Label leave)
+    {
+        _il.Emit(OpCodes.Ldarg_1);
+        _il.Emit(OpCodes.Ldfld, flag);
+        _il.Emit(OpCodes.Brtrue, leave);
     }
 }

@@ -366,6 +366,12 @@ internal sealed partial class BlockCompiler
         public static readonly FieldInfo LfRes = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.LfRes), Any)!;
         public static readonly FieldInfo FlagsArith = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.FlagsArith), Any)!;
         public static readonly FieldInfo ExitMember = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.ExitMember), Any)!;
+        public static readonly FieldInfo InterruptShadow = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.InterruptShadow), Any)!;
+        public static readonly MethodInfo Halted = typeof(SoftwareCpu).GetProperty(nameof(SoftwareCpu.Halted), Any)!.GetGetMethod(true)!;
+        public static readonly MethodInfo Bitness = typeof(SoftwareCpu).GetProperty(nameof(SoftwareCpu.Bitness), Any)!.GetGetMethod(true)!;
+        public static readonly FieldInfo Kick = typeof(SoftwareCpu).GetField("_kick", Any)!;
+        public static readonly FieldInfo NmiPending = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.NmiPending), Any)!;
+        public static readonly FieldInfo RunLimit = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.RunLimit), Any)!;
         public static readonly FieldInfo TranslationEpoch = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.TranslationEpoch), Any)!;
         public static readonly FieldInfo TlbR = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.TlbR), Any)!;
         public static readonly FieldInfo TlbW = typeof(SoftwareCpu).GetField(nameof(SoftwareCpu.TlbW), Any)!;
@@ -375,6 +381,7 @@ internal sealed partial class BlockCompiler
         public static readonly MethodInfo IsCodePage = typeof(Actorvisor.Kernel.Memory.GuestMemory).GetMethod(nameof(Actorvisor.Kernel.Memory.GuestMemory.IsCodePage))!;
         public static readonly MethodInfo Memory = typeof(SoftwareCpu).GetProperty(nameof(SoftwareCpu.Memory), Any)!.GetGetMethod(true)!;
         public static readonly MethodInfo CodeEpoch = typeof(Actorvisor.Kernel.Memory.GuestMemory).GetProperty(nameof(Actorvisor.Kernel.Memory.GuestMemory.CodeEpoch), Any)!.GetGetMethod(true)!;
+        public static readonly MethodInfo InterruptDeliverable = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.InterruptDeliverable), Any)!;
         public static readonly MethodInfo Condition = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.Condition), Any)!;
         public static readonly MethodInfo IsCanonical = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.IsCanonical), Any)!;
         public static readonly MethodInfo GetCF = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.GetCF), Any)!;

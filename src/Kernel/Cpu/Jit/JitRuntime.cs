@@ -45,16 +45,6 @@ internal static unsafe class JitRuntime
         cpu.InstructionCount += pending;
     }
 
-    /// <summary>
-    /// The run loop's checks between blocks, for an edge from one block of a region to another: no kick, NMI,
-    /// interrupt shadow, halt or deliverable interrupt, budget left for a block, and GetBlock's (64-bit mode,
-    /// both epochs as when the region's code was entered). Called, not inlined: written out at every edge it
-    /// was a tenth of a region's IL.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    public static bool MayContinue(SoftwareCpu cpu, int translationEpoch, int codeEpoch) =>
-        cpu.MayContinueRegion(translationEpoch, codeEpoch);
-
     /// <summary>FS or GS base (the only segment bases that apply in 64-bit mode).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong SegmentBase(SoftwareCpu cpu, int seg) => cpu.Segs[seg].Base;
