@@ -139,9 +139,10 @@ public sealed unsafe partial class SoftwareCpu
     // A block costs the .NET JIT about 0.8 ms to compile (on the compiler thread; `actorvisor-bench jit`), so only
     // blocks hot enough to repay that are compiled. On a Linux boot to /init, 5,000, 3,000 and 2,000 runs left
     // 119 M, 104 M and 95 M instructions to the interpreter, the rest waiting longer for the compiler as it got
-    // busier; 2,500 against 5,000 was faster in 4 of 6 alternated boots (medians 7.95 and 8.25 s). When a block
-    // cost twice as much to compile, 5,000 was the best.
-    private const int StandardThreshold = 2_500;
+    // busier. In alternated boots 2,500 beat 5,000 in 4 of 6 (medians 7.95 and 8.25 s) and then lost on medians
+    // in the next 6 (9.61 and 8.45 s) on a busier machine, where the compiler thread competes for the second
+    // core: 5,000 stays until a measurement can tell them apart.
+    private const int StandardThreshold = 5_000;
 
     private static int ParseThreshold(string? s) =>
         s is null ? StandardThreshold : s == "off" ? -1 : int.TryParse(s, out var n) ? n : StandardThreshold;
