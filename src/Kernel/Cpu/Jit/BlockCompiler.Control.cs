@@ -102,7 +102,7 @@ internal sealed partial class BlockCompiler
         if (i.Op0Kind != OpKind.NearBranch64 || !SoftwareCpu.IsCanonical(i.NearBranch64)) return false;
         var target = i.NearBranch64;
         var next = i.NextIP;
-        if (!InRegion(target) && !InRegion(next))
+        if (RegionMember(target) < 0 && RegionMember(next) < 0)
         {
             // Both ways leave the region: one exit, to next + condition × (target - next). Half the exits'
             // IL of a block that ends in a Jcc, and no branch for the .NET JIT to lay out.
@@ -155,13 +155,14 @@ internal sealed partial class BlockCompiler
         _il.Emit(OpCodes.Stloc, _entryCodeEpoch);
     }
 
-    /// <summary>A constant target that <see cref="EmitExitTo"/> would enter as a block of this region.</summary>
-    private bool InRegion(ulong target) => _entryTranslationEpoch is not null && Array.Exists(_region, b => b.StartRip == target);
+    /// <summary>The region block a constant target enters (<see cref="EmitExitTo"/> branches to it), or -1 when it leaves the region.</summary>
+    private int RegionMember(ulong target) =>
+        _entryTranslationEpoch is null ? -1 : Array.FindIndex(_region, b => b.StartRip == target);
 
     /// <summary>Leaves the block after <paramref name="executed"/> instructions for a constant target: into the region block there, if any.</summary>
     private void EmitExitTo(int executed, ulong target)
     {
-        var m = _entryTranslationEpoch is null ? -1 : Array.FindIndex(_region, b => b.StartRip == target);
+        var m = RegionMember(target);
         if (m >= 0) EmitEdge(executed, target, m);
         else EmitExit(executed, () => EmitConst(target));
     }

@@ -187,8 +187,7 @@ internal sealed partial class BlockCompiler
     /// </summary>
     private void EmitSlowPathSync(in Instruction i)
     {
-        WriteBackRegisters(markClean: false);
-        FlushFlags(markClean: false);
+        EmitSlowPathStateSync();
         AddInstructionCount(_k - _synced);
         StoreIps(in i);
     }
