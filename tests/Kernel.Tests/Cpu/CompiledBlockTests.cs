@@ -77,7 +77,25 @@ public class CompiledBlockTests
     /// </summary>
     [Theory]
     [MemberData(nameof(ImulFollowers))]
-    public void FlagsAfterImulRunAlikeCompiledAndInterpreted(int cc, bool overflow, int follower)
+    public void FlagsAfterImulRunAlikeCompiledAndInterpreted(int cc, bool overflow, int follower) =>
+        FlagsAfterPartialFlagWriterRunAlike(cc, overflow, follower, a => a.imul(rax, rbx), "imul");
+
+    /// <summary>
+    /// ROL and ROR write only CF and OF (from the result: ROL CF = bit 0, ROR CF = the top bit) and keep the rest, as
+    /// IMUL does; compiled code leaves them pending the same way. The same followers as for IMUL, with rotate counts
+    /// whose result sets CF and OF either way (RAX = 0x8000_0000_0000_0001; RBX picks the count).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ImulFollowers))]
+    public void FlagsAfterRotateRunAlikeCompiledAndInterpreted(int cc, bool overflow, int follower)
+    {
+        FlagsAfterPartialFlagWriterRunAlike(cc, overflow, follower, a => a.rol(rax, overflow ? (byte)1 : (byte)2), "rol64");
+        FlagsAfterPartialFlagWriterRunAlike(cc, overflow, follower, a => a.ror(rax, overflow ? (byte)1 : (byte)63), "ror64");
+        FlagsAfterPartialFlagWriterRunAlike(cc, overflow, follower, a => a.rol(eax, overflow ? (byte)31 : (byte)3), "rol32");
+        FlagsAfterPartialFlagWriterRunAlike(cc, overflow, follower, a => a.ror(eax, overflow ? (byte)1 : (byte)7), "ror32");
+    }
+
+    private static void FlagsAfterPartialFlagWriterRunAlike(int cc, bool overflow, int follower, Action<Assembler> writer, string name)
     {
         Action<Assembler> program = a =>
         {
@@ -91,7 +109,7 @@ public class CompiledBlockTests
             var top = a.CreateLabel();
             a.Label(ref top);
             a.cmp(rcx, rdx);                 // CF, SF and AF set, ZF clear: flags the IMUL keeps in part
-            a.imul(rax, rbx);
+            writer(a);
             switch (follower)
             {
                 case 1: a.adc(rdx, 0); break;
@@ -119,7 +137,7 @@ public class CompiledBlockTests
         var interpreted = Run(program, threshold: -1);
         var compiled = Run(program, threshold: 0);
         Assert.Equal(CpuExitReason.Halted, interpreted.Exit);
-        AssertSameState(interpreted, compiled, $"cc {cc}, overflow {overflow}, follower {follower}: ");
+        AssertSameState(interpreted, compiled, $"{name}, cc {cc}, overflow {overflow}, follower {follower}: ");
     }
 
     public static TheoryData<int, bool, int> ImulFollowers()
@@ -264,10 +282,12 @@ public class CompiledBlockTests
             case 17: if (rng.Next(2) == 0) a.inc(d64); else a.dec(d32); break;
             case 18: if (rng.Next(2) == 0) a.neg(d64); else a.not(d32); break;
             case 19:
-                switch (rng.Next(3))
+                switch (rng.Next(5))
                 {
                     case 0: a.shl(d64, (byte)rng.Next(0, 64)); break;
                     case 1: a.shr(d32, (byte)rng.Next(0, 32)); break;
+                    case 2: a.rol(d32, (byte)rng.Next(0, 32)); break;
+                    case 3: a.ror(d64, (byte)rng.Next(0, 64)); break;
                     default: a.sar(d64, (byte)rng.Next(0, 64)); break;
                 }
                 break;

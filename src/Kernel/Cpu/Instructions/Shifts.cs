@@ -61,7 +61,7 @@ internal static unsafe class Shifts
     private static void Sar(SoftwareCpu cpu, in Instruction i) => Shift(cpu, in i, FlagOp.Sar);
 
     /// <summary>Replaces CF and OF, keeping SF, ZF, AF, PF.</summary>
-    private static void SetCarryOverflow(SoftwareCpu cpu, bool cf, bool of)
+    internal static void SetCarryOverflow(SoftwareCpu cpu, bool cf, bool of)
     {
         var f = cpu.ComputeArith() & ~(RFlags.CF | RFlags.OF);
         if (cf) f |= RFlags.CF;

@@ -22,17 +22,18 @@ internal sealed partial class BlockCompiler
     private int _flagSize;
 
     /// <summary>
-    /// Set after IMUL: its CF = OF (this local, 0 or 1) over the flags before it, whose SF, ZF, AF and PF it keeps
-    /// (as the interpreter and the host CPU do). They are computed only where something reads or saves the flags:
-    /// an IMUL whose flags the next ALU instruction overwrites costs no flag work.
+    /// Set after an instruction that writes only CF and OF over the flags before it, whose SF, ZF, AF and PF it keeps
+    /// (as the interpreter and the host CPU do): IMUL (CF = OF = overflow) and ROL/ROR by a constant. These locals
+    /// hold CF and OF (0 or 1); the flags are computed only where something reads or saves them, so such an
+    /// instruction whose flags the next ALU instruction overwrites costs no flag work.
     /// </summary>
-    private LocalBuilder? _mulOverflow;
-    private LocalBuilder? _mulOverflowLocal;
+    private LocalBuilder? _pendingCarry, _pendingOverflow;
+    private LocalBuilder? _mulOverflowLocal, _rotateCarryLocal, _rotateOverflowLocal;
 
     /// <summary>Records that the locals now hold the flags of <paramref name="op"/> at <paramref name="size"/> bytes.</summary>
     private void SetFlags(FlagOp op, int size)
     {
-        _mulOverflow = null;
+        _pendingCarry = _pendingOverflow = null;
         _flagsKnown = true;
         _flagsDirty = true;
         _flagOp = op;
@@ -42,13 +43,14 @@ internal sealed partial class BlockCompiler
     /// <summary>Stores flags held in locals into the CPU's lazy-flag fields.</summary>
     private void FlushFlags(bool markClean)
     {
-        if (_mulOverflow is { } overflow)
+        if (_pendingCarry is { } carry)
         {
-            // The flags before the IMUL into the fields, then the IMUL's CF/OF over them, as the interpreter does.
+            // The flags before into the fields, then the pending CF/OF over them, as the interpreter does.
             FlushKnownFlags(markClean);
             _il.Emit(OpCodes.Ldarg_1);
-            _il.Emit(OpCodes.Ldloc, overflow);
-            _il.Emit(OpCodes.Call, F.SetMulFlags);
+            _il.Emit(OpCodes.Ldloc, carry);
+            _il.Emit(OpCodes.Ldloc, _pendingOverflow!);
+            _il.Emit(OpCodes.Call, F.SetCarryOverflow);
             if (markClean) ForgetFlags();
             return;
         }
@@ -81,7 +83,7 @@ internal sealed partial class BlockCompiler
     /// <summary>The CPU's fields are the truth again (after a call-out or an eager flag write).</summary>
     private void ForgetFlags()
     {
-        _mulOverflow = null;
+        _pendingCarry = _pendingOverflow = null;
         _flagsKnown = false;
         _flagsDirty = false;
     }
@@ -89,9 +91,9 @@ internal sealed partial class BlockCompiler
     /// <summary>Pushes CF as a ulong 0 or 1.</summary>
     private void EmitCarry()
     {
-        if (_mulOverflow is { } overflow)
+        if (_pendingCarry is { } carry)
         {
-            _il.Emit(OpCodes.Ldloc, overflow);
+            _il.Emit(OpCodes.Ldloc, carry);
             _il.Emit(OpCodes.Conv_U8);
             return;
         }
@@ -130,23 +132,24 @@ internal sealed partial class BlockCompiler
     /// <summary>Pushes a condition's truth as an int 0 or 1.</summary>
     private void EmitCondition(ConditionCode cc)
     {
-        if (_mulOverflow is { } overflow)
+        if (_pendingCarry is { } carry)
         {
             switch (cc)
             {
                 case ConditionCode.b or ConditionCode.o:
-                    _il.Emit(OpCodes.Ldloc, overflow);
+                    _il.Emit(OpCodes.Ldloc, cc == ConditionCode.b ? carry : _pendingOverflow!);
                     return;
                 case ConditionCode.ae or ConditionCode.no:
-                    _il.Emit(OpCodes.Ldloc, overflow);
+                    _il.Emit(OpCodes.Ldloc, cc == ConditionCode.ae ? carry : _pendingOverflow!);
                     Not();
                     return;
                 case ConditionCode.e or ConditionCode.ne or ConditionCode.s or ConditionCode.ns:
-                    // ZF and SF are the ones from before the IMUL.
-                    var pending = _mulOverflow;
-                    _mulOverflow = null;
+                    // ZF and SF are the ones from before.
+                    var overflow = _pendingOverflow;
+                    _pendingCarry = _pendingOverflow = null;
                     EmitCondition(cc);
-                    _mulOverflow = pending;
+                    _pendingCarry = carry;
+                    _pendingOverflow = overflow;
                     return;
             }
             FlushFlags(markClean: true);

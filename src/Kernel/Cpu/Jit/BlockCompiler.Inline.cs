@@ -26,6 +26,7 @@ internal sealed partial class BlockCompiler
                 return TryAlu(in i);
             case Mnemonic.Inc or Mnemonic.Dec or Mnemonic.Neg or Mnemonic.Not: return TryUnary(in i);
             case Mnemonic.Shl or Mnemonic.Shr or Mnemonic.Sar: return TryShift(in i);
+            case Mnemonic.Rol or Mnemonic.Ror: return TryRotate(in i);
             case Mnemonic.Imul: return TryImul(in i);
             case Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd: return TryExtend(in i);
             case Mnemonic.Nop: return true;
@@ -222,6 +223,62 @@ internal sealed partial class BlockCompiler
         return true;
     }
 
+    /// <summary>
+    /// ROL/ROR of a 32- or 64-bit register by a constant: the rotated value, and CF and OF as the interpreter sets them
+    /// (ROL: CF = LSB, OF = MSB xor CF; ROR: CF = MSB, OF = the two top bits differ), left pending over the flags
+    /// before (<see cref="_pendingCarry"/>). Hash and cipher loops (the kernel's BLAKE2s and ChaCha) are made of these.
+    /// </summary>
+    private bool TryRotate(in Instruction i)
+    {
+        if (i.Op0Kind != OpKind.Register || !IsGpr(i.Op0Register, out var reg, out var size) || size < 4) return false;
+        if (i.Op1Kind != OpKind.Immediate8) return false;
+        var count = i.Immediate8 & (size == 8 ? 63 : 31);
+        // A zero count changes nothing, not even the flags; the interpreter's path handles it.
+        if (count == 0) return false;
+        var left = i.Mnemonic == Mnemonic.Rol;
+        var bits = size * 8;
+        var d = Fetch(in i, 0, size);
+        var r = Temp();
+        // (d << n | d >> (bits - n)) at the operand's width; the .NET JIT turns it into one rotate.
+        _il.Emit(OpCodes.Ldloc, d);
+        if (size == 4) _il.Emit(OpCodes.Conv_U4);
+        EmitInt(left ? count : bits - count);
+        _il.Emit(OpCodes.Shl);
+        _il.Emit(OpCodes.Ldloc, d);
+        if (size == 4) _il.Emit(OpCodes.Conv_U4);
+        EmitInt(left ? bits - count : count);
+        _il.Emit(OpCodes.Shr_Un);
+        _il.Emit(OpCodes.Or);
+        if (size == 4) _il.Emit(OpCodes.Conv_U8);
+        _il.Emit(OpCodes.Stloc, r);
+        WriteRegister(reg, size, r);
+        var carry = _rotateCarryLocal ??= _il.DeclareLocal(typeof(bool));
+        var overflow = _rotateOverflowLocal ??= _il.DeclareLocal(typeof(bool));
+        // CF: bit 0 (ROL) or the top bit (ROR) of the result.
+        EmitBit(r, left ? 0 : bits - 1);
+        _il.Emit(OpCodes.Stloc, carry);
+        // OF: top bit xor CF (ROL), or top bit xor the bit below it (ROR).
+        EmitBit(r, bits - 1);
+        if (left) _il.Emit(OpCodes.Ldloc, carry);
+        else EmitBit(r, bits - 2);
+        _il.Emit(OpCodes.Xor);
+        _il.Emit(OpCodes.Stloc, overflow);
+        _pendingCarry = carry;
+        _pendingOverflow = overflow;
+        return true;
+    }
+
+    /// <summary>Pushes bit <paramref name="bit"/> of a ulong local as an int 0 or 1.</summary>
+    private void EmitBit(LocalBuilder value, int bit)
+    {
+        _il.Emit(OpCodes.Ldloc, value);
+        EmitInt(bit);
+        _il.Emit(OpCodes.Shr_Un);
+        _il.Emit(OpCodes.Conv_I4);
+        _il.Emit(OpCodes.Ldc_I4_1);
+        _il.Emit(OpCodes.And);
+    }
+
     /// <summary>IMUL r, r/m and IMUL r, r/m, imm at 32/64 bits (the one-operand form writes RDX:RAX and calls out).</summary>
     private bool TryImul(in Instruction i)
     {
@@ -264,8 +321,8 @@ internal sealed partial class BlockCompiler
             _il.Emit(OpCodes.Stloc, low);
         }
         WriteRegister(reg, size, low);
-        // CF = OF = overflow over the flags before (see _mulOverflow); computed where they are read or saved.
-        _mulOverflow = overflow;
+        // CF = OF = overflow over the flags before (see _pendingCarry); computed where they are read or saved.
+        _pendingCarry = _pendingOverflow = overflow;
         return true;
     }
 
