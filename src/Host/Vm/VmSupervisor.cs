@@ -231,7 +231,11 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
         }
         var isaIrq = _isaIrq;
 
-        var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console, StateFor("uart-0")), "uart-0");
+        // The console UART handles each access on the thread that makes it (the vCPU's), as the deterministic schedule
+        // does for every device: Linux polls LSR before every byte it prints, and each such read waited 10-15 µs for a
+        // thread-pool worker to wake, run the actor and wake the vCPU again (18 K reads in a boot to /init). The
+        // guest's console writes thus reach the output stream from the vCPU thread, as in QEMU.
+        var uart = Spawn(UartActor.Props(isaIrq, Com1Gsi, _config.Console, StateFor("uart-0")), "uart-0", onSenderThread: true);
         _console = uart;
         if (Scheduler is { } scheduler) scheduler.DeliverInput = data => uart.Tell(new UartProtocol.HostInput(data));
         var bus = IoBus<IActorRef>.Empty
@@ -284,10 +288,15 @@ public sealed partial class VmSupervisor : ReceiveActor, IWithTimers
     private ITimerService TimersOf(ITimerService timers, string device) =>
         Faults is { } f ? new Actorvisor.Kernel.Faults.FaultingTimerService(timers, f, device) : timers;
 
-    private IActorRef Spawn(Props props, string name)
+    private IActorRef Spawn(Props props, string name) => Spawn(props, name, onSenderThread: false);
+
+    /// <param name="onSenderThread">Handle each message on the thread that sends it (<see cref="InlineDispatcher"/>) in
+    /// real time too, when the ActorSystem has that dispatcher (Host's configuration has).</param>
+    private IActorRef Spawn(Props props, string name, bool onSenderThread)
     {
         // Deterministic: every device, LAPIC and vCPU actor handles a message on the thread that sends it.
-        if (Scheduler is not null) props = props.WithDispatcher(InlineDispatcher.Id);
+        if (Scheduler is not null || onSenderThread && Context.System.Dispatchers.HasDispatcher(InlineDispatcher.Id))
+            props = props.WithDispatcher(InlineDispatcher.Id);
         var child = Context.ActorOf(props, name);
         Actorvisor.Actors.Devices.MailboxDepth.Track(_config.Name, child);
         Context.Watch(child);
