@@ -93,10 +93,10 @@ public sealed unsafe partial class SoftwareCpu
         // With an interrupt shadow pending (after STI or MOV SS), run exactly one instruction.
         if (shadow) n = 1;
         if (limit - InstructionCount < n) n = (int)Math.Max(1, limit - InstructionCount);
-        else if (!shadow && CompiledFor(block) is { } code)
+        else if (!shadow)
         {
             RunLimit = limit;
-            RunCompiled(block, code, limit);
+            RunBlocks(block, CompiledFor(block), limit);
             return;
         }
         Interpret(block, n);
@@ -253,58 +253,64 @@ public sealed unsafe partial class SoftwareCpu
     internal int ExitMember;
 
     /// <summary>
-    /// Runs compiled blocks back to back while nothing needs <see cref="Run"/>'s attention: no kick, NMI,
-    /// deliverable interrupt, halt, interrupt shadow or budget end. The checks are Run's, without a return
-    /// to it (and its exception frame) per block; the first block that is not compiled goes back to Run.
+    /// Runs blocks back to back, compiled or interpreted, while nothing needs <see cref="Run"/>'s attention: no kick,
+    /// NMI, deliverable interrupt, halt, interrupt shadow, end of the block's straight run (a mode change) or budget
+    /// end. The checks are Run's, without a return to it (and its exception frame) per block; the next block comes
+    /// from the last one's link when that is still what a lookup would find, else from <see cref="GetBlock"/>.
     /// </summary>
-    private void RunCompiled(CodeBlock block, Jit.CompiledCode code, long limit)
+    private void RunBlocks(CodeBlock block, Jit.CompiledCode? code, long limit)
     {
         var memory = Memory;
         while (true)
         {
-            var before = InstructionCount;
-            CompiledCalls++;
-            code(this, block.Instructions);
-            CompiledInstructions += InstructionCount - before;
-            // Region code may have ended in another of its blocks: the links to follow are that block's.
-            if (block.Region is { } region) block = region[ExitMember];
+            if (code is not null)
+            {
+                var before = InstructionCount;
+                CompiledCalls++;
+                code(this, block.Instructions);
+                CompiledInstructions += InstructionCount - before;
+                // Region code may have ended in another of its blocks: the links to follow are that block's.
+                if (block.Region is { } region) block = region[ExitMember];
+            }
+            else
+            {
+                Interpret(block, block.Count);
+            }
             // Asked after every block, as Run asks before every block: an interrupt is then taken at the same
             // instruction whether the blocks before it ran compiled or not, which is what keeps a deterministic
             // run the same when the background compiler finishes a block sooner or later.
-            if (_kick != 0 || InterruptShadow || Halted || NmiPending ||
+            if (_kick != 0 || InterruptShadow || Halted || NmiPending || EndBlock ||
                 InterruptDeliverable() ||
                 limit - InstructionCount < MaxBlockLength)
             {
-                _lastBlock = block;
+                LeaveChain(block);
                 return;
             }
 
-            // GetBlock's link check, for the common case of a compiled block leading to a compiled block: the
-            // link is what a lookup would find while neither epoch moved (compiled blocks are 64-bit code, so
-            // the CS base does not matter while the CPU stays in 64-bit mode). _lastBlock, a field (a write
-            // barrier), is written only when the chain ends, as GetBlock would have left it.
+            // GetBlock's link check, for the common case of a block leading to the block it led to before: the
+            // link is what a lookup would find while neither epoch moved (in 64-bit mode, where the CS base does
+            // not matter and every block is 64-bit code). _lastBlock, a field (a write barrier), is written only
+            // when the chain ends, as GetBlock would have left it.
             var rip = Rip;
             ref var link = ref rip == block.EndRip ? ref block.FallThrough : ref block.Other;
             var next = link.Block;
             if (next is not null && next.StartRip == rip && link.TranslationEpoch == TranslationEpoch &&
-                link.CodeEpoch == memory.CodeEpoch && Bitness == 64 && next.Compiled is { } linked)
+                link.CodeEpoch == memory.CodeEpoch && Bitness == 64 && next.Bitness == 64)
             {
                 block = next;
-                code = linked;
+                code = CompiledFor(next);
                 continue;
             }
-            _lastBlock = block;
+            LeaveChain(block);
             CurrentIp = rip;
             block = GetBlock();
-            var compiled = CompiledFor(block);
-            if (compiled is null)
-            {
-                Interpret(block, block.Count);
-                return;
-            }
-            code = compiled;
+            code = CompiledFor(block);
         }
     }
+
+    /// <summary>What GetBlock leaves behind for the block that ran last: links are recorded from cacheable blocks only.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void LeaveChain(CodeBlock block) => _lastBlock = block.Cacheable ? block : null;
 
     /// <summary>
     /// Nonzero when the interrupt source may have a deliverable interrupt the CPU has not asked about. Sources
