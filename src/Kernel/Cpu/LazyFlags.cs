@@ -64,6 +64,18 @@ public sealed partial class SoftwareCpu
         LfOp = FlagOp.None;
     }
 
+    /// <summary>
+    /// Replaces CF and OF, keeping SF, ZF, AF and PF as the flags before left them (rotates; MUL/IMUL, whose other
+    /// flags the SDM leaves undefined and the host CPU keeps). Compiled code calls it where it materialises such flags.
+    /// </summary>
+    internal void SetCarryOverflow(bool cf, bool of)
+    {
+        var f = ComputeArith() & ~(RFlags.CF | RFlags.OF);
+        if (cf) f |= RFlags.CF;
+        if (of) f |= RFlags.OF;
+        SetArithFlags(f);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong SizeMask(int size) => size == 8 ? ulong.MaxValue : (1UL << (size * 8)) - 1;
 

@@ -288,9 +288,9 @@ public sealed unsafe partial class SoftwareCpu
             }
 
             // GetBlock's link check, for the common case of a block leading to the block it led to before: the
-            // link is what a lookup would find while neither epoch moved (in 64-bit mode, where the CS base does
-            // not matter and every block is 64-bit code). _lastBlock, a field (a write barrier), is written only
-            // when the chain ends, as GetBlock would have left it.
+            // link is what a lookup would find while neither epoch moved (in 64-bit mode and to 64-bit code, where
+            // the CS base does not matter). _lastBlock, a field (a write barrier), is written only when the chain
+            // ends, as GetBlock would have left it.
             var rip = Rip;
             ref var link = ref rip == block.EndRip ? ref block.FallThrough : ref block.Other;
             var next = link.Block;

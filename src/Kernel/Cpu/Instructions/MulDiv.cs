@@ -22,12 +22,7 @@ internal static unsafe partial class MulDiv
     }
 
     /// <summary>MUL/IMUL: CF = OF = <paramref name="overflow"/>; SF, ZF, AF and PF stay as they were (undefined in the SDM; kept, as the host CPU keeps them).</summary>
-    internal static void SetMulFlags(SoftwareCpu cpu, bool overflow)
-    {
-        var f = cpu.ComputeArith() & ~(RFlags.CF | RFlags.OF);
-        if (overflow) f |= RFlags.CF | RFlags.OF;
-        cpu.SetArithFlags(f);
-    }
+    internal static void SetMulFlags(SoftwareCpu cpu, bool overflow) => cpu.SetCarryOverflow(overflow, overflow);
 
     /// <summary>MUL r/m: AX ← AL × src; DX:AX, EDX:EAX, RDX:RAX ← accumulator × src (unsigned).</summary>
     private static void Mul(SoftwareCpu cpu, in Instruction i)

@@ -60,15 +60,6 @@ internal static unsafe class Shifts
     private static void Shr(SoftwareCpu cpu, in Instruction i) => Shift(cpu, in i, FlagOp.Shr);
     private static void Sar(SoftwareCpu cpu, in Instruction i) => Shift(cpu, in i, FlagOp.Sar);
 
-    /// <summary>Replaces CF and OF, keeping SF, ZF, AF, PF.</summary>
-    internal static void SetCarryOverflow(SoftwareCpu cpu, bool cf, bool of)
-    {
-        var f = cpu.ComputeArith() & ~(RFlags.CF | RFlags.OF);
-        if (cf) f |= RFlags.CF;
-        if (of) f |= RFlags.OF;
-        cpu.SetArithFlags(f);
-    }
-
     private static bool Msb(ulong v, int size) => (v & SoftwareCpu.SignBit(size)) != 0;
 
     /// <summary>
@@ -86,7 +77,7 @@ internal static unsafe class Shifts
         var r = n == 0 ? d : ((d << n) | (d >> (bits - n))) & SoftwareCpu.SizeMask(size);
         cpu.CompleteUpdate(in i, la, r);
         var cf = (r & 1) != 0;
-        SetCarryOverflow(cpu, cf, Msb(r, size) != cf);
+        cpu.SetCarryOverflow(cf, Msb(r, size) != cf);
     }
 
     /// <summary>ROR: CF ← MSB(result); OF ← the two top bits of the result differ (count 1; same formula otherwise).</summary>
@@ -101,7 +92,7 @@ internal static unsafe class Shifts
         var r = n == 0 ? d : ((d >> n) | (d << (bits - n))) & SoftwareCpu.SizeMask(size);
         cpu.CompleteUpdate(in i, la, r);
         var cf = Msb(r, size);
-        SetCarryOverflow(cpu, cf, cf != Msb(r << 1, size));
+        cpu.SetCarryOverflow(cf, cf != Msb(r << 1, size));
     }
 
     /// <summary>
@@ -129,7 +120,7 @@ internal static unsafe class Shifts
         var r = (ulong)v & SoftwareCpu.SizeMask(size);
         var cf = ((v >> bits) & 1) != 0;
         cpu.CompleteUpdate(in i, la, r);
-        SetCarryOverflow(cpu, cf, Msb(r, size) != cf);
+        cpu.SetCarryOverflow(cf, Msb(r, size) != cf);
     }
 
     /// <summary>RCR: rotate CF:DEST right. OF ← MSB(DEST) XOR CF before the rotation (count 1), i.e. the top two result bits differ.</summary>
@@ -147,7 +138,7 @@ internal static unsafe class Shifts
         var r = (ulong)v & SoftwareCpu.SizeMask(size);
         var cf = ((v >> bits) & 1) != 0;
         cpu.CompleteUpdate(in i, la, r);
-        SetCarryOverflow(cpu, cf, Msb(r, size) != Msb(r << 1, size));
+        cpu.SetCarryOverflow(cf, Msb(r, size) != Msb(r << 1, size));
     }
 
     /// <summary>

@@ -384,7 +384,7 @@ internal sealed partial class BlockCompiler
         public static readonly MethodInfo Condition = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.Condition), Any)!;
         public static readonly MethodInfo IsCanonical = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.IsCanonical), Any)!;
         public static readonly MethodInfo GetCF = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.GetCF), Any)!;
-        public static readonly MethodInfo SetCarryOverflow = typeof(Instructions.Shifts).GetMethod(nameof(Instructions.Shifts.SetCarryOverflow), Any)!;
+        public static readonly MethodInfo SetCarryOverflow = typeof(SoftwareCpu).GetMethod(nameof(SoftwareCpu.SetCarryOverflow), Any)!;
 
         public static MethodInfo Runtime(string name) => typeof(JitRuntime).GetMethod(name, Any)!;
     }
