@@ -73,11 +73,16 @@ internal sealed unsafe class CodeBlock
     }
 }
 
-/// <summary>A successor of a block, valid while the CPU's translation epoch and memory's code epoch are unchanged.</summary>
+/// <summary>
+/// A successor of a block, valid while memory's code epoch is unchanged and either the CPU's translation epoch is, or
+/// the target's translation was global and the global epoch is unchanged.
+/// </summary>
 internal struct BlockLink
 {
     public CodeBlock? Block;
     public int TranslationEpoch;
+    /// <summary>The CPU's global translation epoch when the target's page was translated by a global TLB entry, else <see cref="SoftwareCpu.NotGlobal"/>.</summary>
+    public int GlobalEpoch;
     public int CodeEpoch;
 }
 
@@ -112,6 +117,7 @@ public sealed unsafe partial class SoftwareCpu
     public void ClearDecodeCache()
     {
         TranslationEpoch++;
+        GlobalTranslationEpoch++;
         _lastBlock = null;
         _blocks.Clear();
         Array.Clear(_fastBlocks);
@@ -149,7 +155,7 @@ public sealed unsafe partial class SoftwareCpu
         // Next, the jump cache: blocks by RIP, for targets a link misses (returns, indirect calls and jumps).
         ref var jump = ref _jumpCache[(int)((Rip ^ (Rip >> JumpCacheBits)) & JumpCacheMask)];
         CodeBlock found;
-        if (bitness == 64 && jump.Block is { } cached && cached.StartRip == Rip && jump.TranslationEpoch == TranslationEpoch &&
+        if (bitness == 64 && jump.Block is { } cached && cached.StartRip == Rip && TranslationCurrent(jump.TranslationEpoch, jump.GlobalEpoch) &&
             jump.CodeEpoch == codeEpoch)
         {
             found = cached;
@@ -160,7 +166,7 @@ public sealed unsafe partial class SoftwareCpu
             BlockLookups++;
             found = LookupBlock(csBase);
             if (found.Cacheable && bitness == 64)
-                jump = new JumpCacheEntry { Block = found, TranslationEpoch = TranslationEpoch, CodeEpoch = codeEpoch };
+                jump = new JumpCacheEntry { Block = found, TranslationEpoch = TranslationEpoch, GlobalEpoch = GlobalEpochFor(Rip), CodeEpoch = codeEpoch };
         }
         if (found.Cacheable)
         {
@@ -169,6 +175,7 @@ public sealed unsafe partial class SoftwareCpu
                 ref var link = ref fallThrough ? ref prev.FallThrough : ref prev.Other;
                 link.Block = found;
                 link.TranslationEpoch = TranslationEpoch;
+                link.GlobalEpoch = bitness == 64 ? GlobalEpochFor(Rip) : NotGlobal;
                 link.CodeEpoch = codeEpoch;
             }
             _lastBlock = found;
@@ -191,6 +198,7 @@ public sealed unsafe partial class SoftwareCpu
     {
         public CodeBlock? Block;
         public int TranslationEpoch;
+        public int GlobalEpoch;
         public int CodeEpoch;
     }
 
@@ -202,7 +210,7 @@ public sealed unsafe partial class SoftwareCpu
     private bool Linked(in BlockLink link, int codeEpoch, ulong csBase, int bitness)
     {
         var next = link.Block;
-        return next is not null && next.StartRip == Rip && link.TranslationEpoch == TranslationEpoch &&
+        return next is not null && next.StartRip == Rip && TranslationCurrent(link.TranslationEpoch, link.GlobalEpoch) &&
                link.CodeEpoch == codeEpoch && next.CsBase == csBase && next.Bitness == bitness;
     }
 

@@ -67,6 +67,32 @@ public sealed unsafe partial class SoftwareCpu
     internal int TranslationEpoch;
 
     /// <summary>
+    /// Bumped as <see cref="TranslationEpoch"/> is, except by a flush that keeps global pages (a CR3 write with
+    /// CR4.PGE): a link or jump-cache entry whose target page was translated by a global TLB entry records this
+    /// too and stays valid across such flushes, as the translation does (SDM 4.10.2.4). Linux writes CR3 about
+    /// 17 K times in a boot to /init, and its kernel text is global.
+    /// </summary>
+    internal int GlobalTranslationEpoch;
+
+    /// <summary>A link's global epoch when its target's translation is not global: never current.</summary>
+    internal const int NotGlobal = int.MinValue;
+
+    /// <summary>True while a link or jump-cache entry recorded under these epochs is what a lookup would translate.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal bool TranslationCurrent(int translationEpoch, int globalEpoch) =>
+        translationEpoch == TranslationEpoch || globalEpoch == GlobalTranslationEpoch;
+
+    /// <summary>
+    /// The epoch to record with a link to the block at <paramref name="rip"/> (64-bit code): the global epoch if
+    /// the exec TLB holds a global translation for its page, else <see cref="NotGlobal"/>.
+    /// </summary>
+    internal int GlobalEpochFor(ulong rip)
+    {
+        ref var e = ref TlbX[(int)(rip >> 12) & TlbMask];
+        return e.Tag == (rip & ~0xFFFUL) && e.Global ? GlobalTranslationEpoch : NotGlobal;
+    }
+
+    /// <summary>
     /// Points the TLB at the current privilege's entries. Only a change between user and supervisor bumps the
     /// epoch: links and the jump cache hold translations checked for one kind of fetch. A CS load within the same
     /// kind (every interrupt and IRET in the kernel) changes no translation, and the links check the bitness.
@@ -77,6 +103,7 @@ public sealed unsafe partial class SoftwareCpu
         var u = Cpl == 3 ? 1 : 0;
         if (ReferenceEquals(TlbR, _tlbRead[u])) return;
         TranslationEpoch++;
+        GlobalTranslationEpoch++;
         TlbR = _tlbRead[u]; TlbW = _tlbWrite[u]; TlbX = _tlbExec[u];
     }
 
@@ -84,6 +111,7 @@ public sealed unsafe partial class SoftwareCpu
     public void FlushTlb(bool includeGlobal)
     {
         TranslationEpoch++;
+        if (includeGlobal) GlobalTranslationEpoch++;
         for (var u = 0; u < 2; u++)
         {
             if (_tlbFilledCount[u] > TlbFilledCapacity) FlushAll(u, includeGlobal);
@@ -146,6 +174,7 @@ public sealed unsafe partial class SoftwareCpu
     public void InvalidatePage(ulong linear)
     {
         TranslationEpoch++;
+        GlobalTranslationEpoch++;
         var tag = linear & ~0xFFFUL;
         var idx = (int)(linear >> 12) & TlbMask;
         for (var u = 0; u < 2; u++)

@@ -225,7 +225,7 @@ public sealed unsafe partial class SoftwareCpu
             {
                 ref var link = ref which == 0 ? ref b.FallThrough : ref b.Other;
                 var s = link.Block;
-                if (s is null || s == head || link.TranslationEpoch != TranslationEpoch || link.CodeEpoch != codeEpoch) continue;
+                if (s is null || s == head || !TranslationCurrent(link.TranslationEpoch, link.GlobalEpoch) || link.CodeEpoch != codeEpoch) continue;
                 if (s.Bitness != 64 || !s.Cacheable || s.Count == 0 || s.PhysPage != head.PhysPage || s.Version != head.Version ||
                     (s.StartRip ^ head.StartRip) >> 12 != 0 || !ConstantSuccessor(b, s.StartRip))
                     continue;
@@ -294,7 +294,7 @@ public sealed unsafe partial class SoftwareCpu
             var rip = Rip;
             ref var link = ref rip == block.EndRip ? ref block.FallThrough : ref block.Other;
             var next = link.Block;
-            if (next is not null && next.StartRip == rip && link.TranslationEpoch == TranslationEpoch &&
+            if (next is not null && next.StartRip == rip && TranslationCurrent(link.TranslationEpoch, link.GlobalEpoch) &&
                 link.CodeEpoch == memory.CodeEpoch && Bitness == 64 && next.Bitness == 64)
             {
                 block = next;
