@@ -315,6 +315,39 @@ public class PagingTests
         h.ExpectFault(Vectors.GP, 0);
     }
 
+    /// <summary>
+    /// A non-canonical address in 64-bit mode faults by the segment the operand uses (SDM 3A 6.15, #SS and #GP): an
+    /// RBP or RSP base means SS (#SS), any other base DS (#GP), and an FS or GS base that carries the address out of
+    /// the canonical range is a #GP as well.
+    /// </summary>
+    [Theory]
+    [InlineData("rbp", Vectors.SS)]
+    [InlineData("rsp", Vectors.SS)]
+    [InlineData("rbx", Vectors.GP)]
+    [InlineData("fs", Vectors.GP)]
+    [InlineData("ss-prefix-rbx", Vectors.SS)]
+    public void FourLevelNonCanonicalAddressFaultsBySegment(string form, int vector)
+    {
+        var (h, _) = Setup(PagingKind.FourLevel);
+        h[Gpr.RBX] = 0x0000_8000_0000_0000;
+        h[Gpr.RBP] = 0x0000_8000_0000_0000;
+        h[Gpr.RSP] = 0x0000_8000_0000_0000;
+        h[Gpr.RCX] = 0x0000_7FFF_FFFF_F000;
+        h.Cpu.Segs[Seg.FS].Base = 0x1000;
+        h.Load(a =>
+        {
+            switch (form)
+            {
+                case "rbp": a.mov(rax, __qword_ptr[rbp]); break;
+                case "rsp": a.mov(rax, __qword_ptr[rsp]); break;
+                case "rbx": a.mov(rax, __qword_ptr[rbx]); break;
+                case "fs": a.mov(rax, __qword_ptr.fs[rcx]); break;
+                default: a.mov(rax, __qword_ptr.ss[rbx]); break;
+            }
+        });
+        h.ExpectFault(vector, 0);
+    }
+
     [Fact]
     public void FourLevelReservedBits()
     {
