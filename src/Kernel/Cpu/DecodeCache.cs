@@ -116,8 +116,7 @@ public sealed unsafe partial class SoftwareCpu
 
     public void ClearDecodeCache()
     {
-        TranslationEpoch++;
-        GlobalTranslationEpoch++;
+        MoveTranslationEpochs();
         _lastBlock = null;
         _blocks.Clear();
         Array.Clear(_fastBlocks);
@@ -155,6 +154,7 @@ public sealed unsafe partial class SoftwareCpu
         // Next, the jump cache: blocks by RIP, for targets a link misses (returns, indirect calls and jumps).
         ref var jump = ref _jumpCache[(int)((Rip ^ (Rip >> JumpCacheBits)) & JumpCacheMask)];
         CodeBlock found;
+        var lookedUp = false;
         if (bitness == 64 && jump.Block is { } cached && cached.StartRip == Rip && TranslationCurrent(jump.TranslationEpoch, jump.GlobalEpoch) &&
             jump.CodeEpoch == codeEpoch)
         {
@@ -165,17 +165,19 @@ public sealed unsafe partial class SoftwareCpu
         {
             BlockLookups++;
             found = LookupBlock(csBase);
-            if (found.Cacheable && bitness == 64)
-                jump = new JumpCacheEntry { Block = found, TranslationEpoch = TranslationEpoch, GlobalEpoch = GlobalEpochFor(Rip), CodeEpoch = codeEpoch };
+            lookedUp = true;
         }
         if (found.Cacheable)
         {
+            var globalEpoch = bitness == 64 ? GlobalEpochFor(Rip) : NotGlobal;
+            if (lookedUp && bitness == 64)
+                jump = new JumpCacheEntry { Block = found, TranslationEpoch = TranslationEpoch, GlobalEpoch = globalEpoch, CodeEpoch = codeEpoch };
             if (prev is not null)
             {
                 ref var link = ref fallThrough ? ref prev.FallThrough : ref prev.Other;
                 link.Block = found;
                 link.TranslationEpoch = TranslationEpoch;
-                link.GlobalEpoch = bitness == 64 ? GlobalEpochFor(Rip) : NotGlobal;
+                link.GlobalEpoch = globalEpoch;
                 link.CodeEpoch = codeEpoch;
             }
             _lastBlock = found;

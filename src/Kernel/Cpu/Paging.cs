@@ -74,6 +74,16 @@ public sealed unsafe partial class SoftwareCpu
     /// </summary>
     internal int GlobalTranslationEpoch;
 
+    /// <summary>
+    /// Moves the translation epoch, and the global one too unless the flush keeps global pages: every change that may
+    /// alter a translation (or the TLB a fetch uses) goes through here, so none can forget the global epoch.
+    /// </summary>
+    private void MoveTranslationEpochs(bool global = true)
+    {
+        TranslationEpoch++;
+        if (global) GlobalTranslationEpoch++;
+    }
+
     /// <summary>A link's global epoch when its target's translation is not global: never current.</summary>
     internal const int NotGlobal = int.MinValue;
 
@@ -102,16 +112,14 @@ public sealed unsafe partial class SoftwareCpu
         if (_tlbRead is null) return;
         var u = Cpl == 3 ? 1 : 0;
         if (ReferenceEquals(TlbR, _tlbRead[u])) return;
-        TranslationEpoch++;
-        GlobalTranslationEpoch++;
+        MoveTranslationEpochs();
         TlbR = _tlbRead[u]; TlbW = _tlbWrite[u]; TlbX = _tlbExec[u];
     }
 
     /// <summary>Drops TLB entries: all, or all but global ones (a CR3 write with CR4.PGE).</summary>
     public void FlushTlb(bool includeGlobal)
     {
-        TranslationEpoch++;
-        if (includeGlobal) GlobalTranslationEpoch++;
+        MoveTranslationEpochs(global: includeGlobal);
         for (var u = 0; u < 2; u++)
         {
             if (_tlbFilledCount[u] > TlbFilledCapacity) FlushAll(u, includeGlobal);
@@ -173,8 +181,7 @@ public sealed unsafe partial class SoftwareCpu
     /// <summary>INVLPG: drops every entry for the page holding this linear address, global or not.</summary>
     public void InvalidatePage(ulong linear)
     {
-        TranslationEpoch++;
-        GlobalTranslationEpoch++;
+        MoveTranslationEpochs();
         var tag = linear & ~0xFFFUL;
         var idx = (int)(linear >> 12) & TlbMask;
         for (var u = 0; u < 2; u++)
